@@ -1,0 +1,45 @@
+# fxdesk: `make run` serves on 127.0.0.1:8000, `make test` runs every check.
+# Both bootstrap what they need: uv (from PyPI, into .tools/), the locked virtualenv.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := .venv/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck pytest bench sync clean
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked
+	touch $@
+
+sync: .venv/.synced
+
+run: sync
+	$(VENV)/fxdesk serve --host $(HOST) --port $(PORT)
+
+lint: sync
+	$(VENV)/ruff check src tests bench
+	$(VENV)/ruff format --check src tests bench
+
+typecheck: sync
+	$(VENV)/mypy src
+
+pytest: sync
+	$(VENV)/pytest -q
+
+test: lint typecheck pytest
+
+bench: sync
+	$(VENV)/python bench/http_throughput.py
+
+clean:
+	rm -rf .venv .tools .mypy_cache .pytest_cache .ruff_cache

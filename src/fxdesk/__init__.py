@@ -1,0 +1,1 @@
+"""fxdesk: live exchange rates, a shared task board and chat."""

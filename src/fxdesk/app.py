@@ -1,0 +1,83 @@
+"""The FastAPI application: create_app() wires settings, database, routers and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from fxdesk.auth.passwords import Passwords
+from fxdesk.auth.ratelimit import LoginLimiter
+from fxdesk.auth.router import router as auth_router
+from fxdesk.auth.service import AccountService
+from fxdesk.auth.tokens import TokenCodec
+from fxdesk.compat.auth import router as seed_auth_router
+from fxdesk.config import Settings
+from fxdesk.db import Database
+from fxdesk.demo import seed_demo
+from fxdesk.errors import install_error_handlers
+from fxdesk.logging import configure_logging, get_logger
+from fxdesk.ops.middleware import RequestContextMiddleware
+from fxdesk.ops.router import router as ops_router
+from fxdesk.users.router import router as users_router
+
+log = get_logger("fxdesk.app")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    settings.prepare()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database: Database = app.state.database
+        if migrate:
+            await database.migrate()
+        if settings.demo:
+            await seed_demo(database, app.state.accounts)
+        log.info("started", database=database.engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            await database.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="fxdesk",
+        version="0.1.0",
+        summary="Live CBR exchange rates, a shared task board and chat",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = Database(settings.resolved_database_url)
+    app.state.tokens = TokenCodec(
+        settings.jwt_secret, settings.jwt_audience, settings.session_lifetime_seconds
+    )
+    app.state.accounts = AccountService(
+        passwords=Passwords(settings.password_hash_concurrency),
+        limiter=LoginLimiter(
+            settings.login_max_failures_per_account,
+            settings.login_max_failures_per_address,
+            settings.login_failure_window_seconds,
+        ),
+    )
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth_router)
+    api.include_router(users_router)
+    api.include_router(ops_router)
+    app.include_router(api)
+    app.include_router(ops_router)
+    app.include_router(seed_auth_router)
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory fxdesk.app:app_factory`."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

@@ -1,0 +1,39 @@
+"""The `session_token` cookie: HttpOnly, SameSite=Lax, Path=/, Secure unless configured off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Request, Response
+
+from fxdesk.auth.dependencies import COOKIE_NAME
+from fxdesk.config import Settings
+from fxdesk.users.models import User
+
+
+def start_session(request: Request, response: Response, user: User) -> datetime:
+    """Issue a token for `user`, put it in the cookie, and return when it expires."""
+    settings: Settings = request.app.state.settings
+    token, expires_at = request.app.state.tokens.issue(user)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.session_lifetime_seconds,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    expiry: datetime = expires_at
+    return expiry
+
+
+def end_session(request: Request, response: Response) -> None:
+    settings: Settings = request.app.state.settings
+    response.delete_cookie(
+        COOKIE_NAME, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
+    )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,81 @@
+"""Authentication and authorisation as dependencies: CurrentUser, require_role, the CSRF check."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fxdesk.auth.origins import origin_allowed
+from fxdesk.auth.tokens import TokenCodec
+from fxdesk.config import Settings
+from fxdesk.db import SAFE_METHODS, DbSession
+from fxdesk.errors import NotAuthenticated, PermissionDenied
+from fxdesk.logging import security_event
+from fxdesk.users.models import Role, User
+
+COOKIE_NAME = "session_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    token: str
+    from_cookie: bool
+
+
+def credential_from(authorization: str | None, cookies: dict[str, str]) -> Credential | None:
+    """A Bearer header wins over the cookie; neither means anonymous."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return Credential(token.strip(), from_cookie=False)
+        return None
+    cookie = cookies.get(COOKIE_NAME)
+    if cookie:
+        return Credential(cookie, from_cookie=True)
+    return None
+
+
+async def authenticate_token(session: AsyncSession, codec: TokenCodec, token: str) -> User:
+    """The user a token speaks for, as the database knows them now, or NotAuthenticated."""
+    claims = codec.decode(token)
+    user = await session.get(User, claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.version:
+        raise NotAuthenticated("Invalid or expired session")
+    return user
+
+
+async def get_current_user(request: Request, session: DbSession) -> User:
+    credential = credential_from(request.headers.get("authorization"), request.cookies)
+    if credential is None:
+        raise NotAuthenticated()
+    settings: Settings = request.app.state.settings
+    if (
+        credential.from_cookie
+        and request.method not in SAFE_METHODS
+        and not origin_allowed(request.headers, settings.allowed_origins)
+    ):
+        security_event("csrf_refused", origin=request.headers.get("origin"), path=request.url.path)
+        raise PermissionDenied("Cross-site request refused")
+    user = await authenticate_token(session, request.app.state.tokens, credential.token)
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    async def dependency(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise PermissionDenied()
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[User, Depends(require_role(Role.admin))]
+StaffUser = Annotated[User, Depends(require_role(Role.moderator, Role.admin))]

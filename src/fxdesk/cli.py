@@ -1,0 +1,141 @@
+"""The `fxdesk` command: serve, migrate, user administration, health check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from fxdesk.config import ConfigError, Settings
+from fxdesk.users.models import Role
+
+app = typer.Typer(help="fxdesk: live CBR exchange rates, a shared task board and chat.")
+user_app = typer.Typer(help="Manage user accounts.")
+app.add_typer(user_app, name="user")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.prepare()
+    except ConfigError as exc:
+        console.print(f"[red]Configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    return settings
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+    demo: bool = typer.Option(False, help="Seed demo accounts and print their passwords once."),
+) -> None:
+    """Run the HTTP and WebSocket server (migrations are applied first)."""
+    import uvicorn
+
+    if demo:
+        os.environ["FXDESK_DEMO"] = "true"
+    _settings()  # fail fast, with a clear message, on a bad configuration
+    uvicorn.run(
+        "fxdesk.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    from fxdesk.db import Database
+
+    settings = _settings()
+
+    async def run() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            await database.migrate()
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    console.print("[green]Database is up to date.[/]")
+
+
+@user_app.command("create")
+def user_create(
+    username: str = typer.Argument(..., help="Login name (3-32 letters, digits, _ . -)."),
+    role: Role = typer.Option(Role.user, help="user, moderator or admin."),
+    password: str | None = typer.Option(None, help="Password (8-64 chars); prompted if omitted."),
+) -> None:
+    """Create an account with the given role."""
+    from fxdesk.auth.passwords import Passwords
+    from fxdesk.auth.ratelimit import LoginLimiter
+    from fxdesk.auth.service import AccountService
+    from fxdesk.db import Database
+    from fxdesk.errors import AppError
+    from fxdesk.users.schemas import PASSWORD_MAX, PASSWORD_MIN, normalize_username
+
+    settings = _settings()
+    try:
+        username = normalize_username(username)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        console.print(f"[red]Password length must be between {PASSWORD_MIN} and {PASSWORD_MAX}[/]")
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        database = Database(settings.resolved_database_url)
+        accounts = AccountService(Passwords(1), LoginLimiter(1, 1, 1))
+        try:
+            await database.migrate()
+            async with database.session() as session:
+                await accounts.register(session, username, password, role=role)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]Created {role.value} {username!r}.[/]")
+
+
+@app.command()
+def healthcheck(
+    url: str = typer.Option("http://127.0.0.1:8000/health", help="Health endpoint to ask."),
+) -> None:
+    """Exit 0 when the service answers /health, 1 otherwise (for container health checks)."""
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]unreachable:[/] {exc}")
+        raise typer.Exit(1) from exc
+    if response.status_code != 200:
+        console.print(f"[red]unhealthy:[/] HTTP {response.status_code}")
+        raise typer.Exit(1)
+    console.print("[green]healthy[/]")
+
+
+def main() -> None:
+    app(prog_name="fxdesk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

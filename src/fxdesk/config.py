@@ -1,0 +1,108 @@
+"""Runtime settings: one class, read from FXDESK_* environment variables and an optional .env."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "secret_key"
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "please-change-me", "your-secret-key", "dev", "test"}
+)
+
+
+class ConfigError(RuntimeError):
+    """A setting makes it unsafe or impossible to start; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FXDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    nats_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    cbr_base_url: str = "https://www.cbr.ru/scripts/"
+    cbr_mirror_url: str = "https://www.cbr-xml-daily.ru/"
+    rates_poll_seconds: int = Field(default=600, ge=10)
+    allowed_origins: list[str] = Field(default_factory=list)
+    cookie_secure: bool = True
+    apilayer_api_key: str | None = Field(default=None, repr=False)
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    log_file: bool = False
+    demo: bool = False
+
+    session_lifetime_seconds: int = Field(default=86_400, ge=60)
+    jwt_audience: str = "fxdesk"
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    password_hash_concurrency: int = Field(default=2, ge=1)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _strip_trailing_slash(cls, origins: list[str]) -> list[str]:
+        return [origin.rstrip("/").lower() for origin in origins]
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, level: str) -> str:
+        return level.upper()
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'fxdesk.db').resolve()}"
+
+    @cached_property
+    def jwt_secret(self) -> str:
+        """The signing secret; call `prepare()` first so a development secret exists."""
+        if self.secret_key is None:
+            raise ConfigError("secret key is not prepared; call Settings.prepare() first")
+        return self.secret_key
+
+    def prepare(self) -> None:
+        """Create the data dir and make sure a usable secret exists (or refuse to start)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.secret_key:
+            if self.is_production and _is_weak(self.secret_key):
+                raise ConfigError(
+                    f"FXDESK_SECRET_KEY is too weak for production: use at least "
+                    f"{MIN_SECRET_LENGTH} random characters "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            return
+        if self.is_production:
+            raise ConfigError("FXDESK_SECRET_KEY must be set in production")
+        secret_file = self.data_dir / SECRET_FILE_NAME
+        if secret_file.exists():
+            self.secret_key = secret_file.read_text(encoding="utf-8").strip()
+        else:
+            self.secret_key = secrets.token_urlsafe(48)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(self.secret_key, encoding="utf-8")
+
+
+def _is_weak(secret: str) -> bool:
+    lowered = secret.strip().lower()
+    return (
+        len(secret) < MIN_SECRET_LENGTH
+        or lowered in PLACEHOLDER_SECRETS
+        or "change" in lowered
+        or len(set(secret)) < 8
+    )

@@ -1,0 +1,46 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from fxdesk.db import Database
+from fxdesk.logging import get_logger
+
+router = APIRouter(tags=["ops"])
+log = get_logger("fxdesk.ops")
+
+_HEALTH_BODY = b'{"status":"ok"}'
+
+
+@router.get("/health")
+async def health() -> Response:
+    """The process is up and its event loop answers."""
+    return Response(_HEALTH_BODY, media_type="application/json")
+
+
+@router.get("/ready")
+async def ready(request: Request) -> Any:
+    """Every dependency is reachable: 200 when all are, 503 naming the ones that are not."""
+    database: Database = request.app.state.database
+    checks: dict[str, str] = {}
+    try:
+        await database.ping()
+        checks["database"] = "ok"
+    except Exception as exc:
+        log.warning("ready_check_failed", dependency="database", error=str(exc))
+        checks["database"] = "unavailable"
+    ok = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": checks},
+        status_code=200 if ok else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
