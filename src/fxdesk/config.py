@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_FILE_NAME = "secret_key"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105  (a file name, not a secret)
 MIN_SECRET_LENGTH = 32
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "please-change-me", "your-secret-key", "dev", "test"}

@@ -12,7 +12,11 @@ from fxdesk.auth.service import AccountService
 from fxdesk.db import Database
 from fxdesk.users.models import Role, User
 
-DEMO_USERS = (("demo-admin", Role.admin), ("demo-moderator", Role.moderator), ("demo-user", Role.user))
+DEMO_USERS = (
+    ("demo-admin", Role.admin),
+    ("demo-moderator", Role.moderator),
+    ("demo-user", Role.user),
+)
 
 
 async def seed_demo(database: Database, accounts: AccountService) -> None:

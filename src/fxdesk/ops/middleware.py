@@ -23,10 +23,19 @@ SECURITY_HEADERS = [
 ]
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (low-cardinality metrics label), or "unmatched"."""
+    context: object = scope.get("fastapi", {}).get("effective_route_context")
+    path: object = getattr(context, "path_format", None) or getattr(
+        scope.get("route"), "path", None
+    )
+    return str(path) if path else "unmatched"
+
+
 def _incoming_request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
-            return value.decode()
+            return bytes(value).decode()
     return uuid.uuid4().hex
 
 
@@ -62,8 +71,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
+            route_path = route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
             HTTP_LATENCY.labels(method, route_path).observe(elapsed)
