@@ -63,11 +63,13 @@ def utcnow() -> datetime:
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, a busy timeout, and explicit BEGINs (IMMEDIATE for writers).
+    """WAL, foreign keys, a busy timeout, and explicit transactions for writers only.
 
     pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is the
-    one SQLite sees; writers take the write lock up front, so two writers queue on the busy
-    timeout instead of failing with SQLITE_BUSY when a read snapshot cannot be upgraded.
+    one SQLite sees. Writers take the write lock up front (BEGIN IMMEDIATE), so two writers
+    queue on the busy timeout instead of failing with SQLITE_BUSY when a read snapshot cannot
+    be upgraded. Readers run each statement in its own implicit transaction: in WAL mode that
+    never blocks anyone and saves two round trips to the database thread per request.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -82,8 +84,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("fxdesk_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get("fxdesk_write", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
