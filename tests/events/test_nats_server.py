@@ -1,0 +1,209 @@
+"""The embedded nats-server: JetStream works, data persists, and the server dies with its parent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nats
+import pytest
+
+from fxdesk.events.nats_server import (
+    EmbeddedNats,
+    NatsServerError,
+    NatsServerNotFoundError,
+    find_nats_server,
+)
+
+HELPER = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    import structlog
+
+    from fxdesk.events.nats_server import EmbeddedNats
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+    async def main() -> None:
+        server = EmbeddedNats(Path(sys.argv[1]))
+        await server.start()
+        print(f"PID {server.pid}", flush=True)
+        await asyncio.sleep(60)
+
+
+    asyncio.run(main())
+    """
+)
+
+
+def process_gone(pid: int) -> bool:
+    """True once the pid has exited; a zombie nobody has reaped yet counts as exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:  # no /proc: not Linux
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    state = next(line for line in status.splitlines() if line.startswith("State:"))
+    return state.split()[1] == "Z"
+
+
+async def wait_gone(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process_gone(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return process_gone(pid)
+
+
+def write_file(path: Path, text: str, mode: int = 0o644) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+async def test_start_serves_jetstream_on_loopback_and_stop_ends_it(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    await server.start()
+    pid = server.pid
+    assert pid is not None
+    try:
+        assert server.url.startswith("nats://127.0.0.1:")
+        client = await nats.connect(server.url)
+        try:
+            js = client.jetstream()
+            await js.add_stream(name="SMOKE", subjects=["smoke.>"])
+            ack = await js.publish("smoke.one", b"hello")
+            message = await js.get_msg("SMOKE", ack.seq)
+            assert message.data == b"hello"
+        finally:
+            await client.close()
+    finally:
+        await server.stop()
+
+    assert process_gone(pid)
+    assert not server.running
+    await server.stop()  # idempotent
+    with pytest.raises(NatsServerError, match="not running"):
+        _ = server.url
+
+
+async def test_stream_survives_restart_on_same_store_dir(tmp_path: Path) -> None:
+    store = tmp_path / "nats"
+    async with EmbeddedNats(store) as server:
+        client = await nats.connect(server.url)
+        js = client.jetstream()
+        await js.add_stream(name="KEEP", subjects=["keep.>"])
+        await js.publish("keep.it", b"still here")
+        await client.close()
+
+    async with EmbeddedNats(store) as server:
+        client = await nats.connect(server.url)
+        js = client.jetstream()
+        info = await js.stream_info("KEEP")
+        assert info.state.messages == 1
+        message = await js.get_msg("KEEP", 1)
+        assert message.data == b"still here"
+        await client.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+async def test_sigkill_of_parent_takes_the_server_down(tmp_path: Path) -> None:
+    store = tmp_path / "nats"
+    script = write_file(tmp_path / "helper.py", HELPER)
+    with (tmp_path / "helper.log").open("wb") as helper_log:
+        helper = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            str(store),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=helper_log,
+        )
+    assert helper.stdout is not None
+    try:
+        line = await asyncio.wait_for(helper.stdout.readline(), 15)
+        assert line.startswith(b"PID "), (line, (tmp_path / "helper.log").read_text())
+        server_pid = int(line.split()[1])
+        assert not process_gone(server_pid)
+        ports_file = store / f"nats-server_{server_pid}.ports"
+        assert ports_file.exists()
+    finally:
+        helper.kill()
+        await helper.wait()
+
+    assert await wait_gone(server_pid), f"nats-server {server_pid} outlived its SIGKILLed parent"
+    # Only a graceful shutdown removes the ports file: the server got SIGTERM and was not
+    # cut short by SIGPIPE on its orphaned stderr.
+    assert not ports_file.exists()
+
+    # What a crash leaves behind (lock file, a stale ports file) must not block the next start.
+    write_file(store / "nats-server_999999.ports", '{"nats":["nats://127.0.0.1:1"]}')
+    async with EmbeddedNats(store) as server:
+        assert server.url != "nats://127.0.0.1:1"
+    assert not (store / "nats-server_999999.ports").exists()
+
+
+async def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats", binary=tmp_path / "no-such-nats-server")
+    with pytest.raises(NatsServerNotFoundError, match="no-such-nats-server"):
+        await server.start()
+    assert not server.running
+
+
+def test_binary_is_found_beside_the_interpreter() -> None:
+    assert find_nats_server() == Path(sys.executable).parent / "nats-server"
+
+
+async def test_early_exit_reports_the_servers_stderr(tmp_path: Path) -> None:
+    fake = write_file(
+        tmp_path / "nats-server",
+        "#!/bin/sh\necho '[1] [FTL] simulated failure: disk on fire' >&2\nexit 3\n",
+        0o755,
+    )
+    server = EmbeddedNats(tmp_path / "nats", binary=fake)
+    with pytest.raises(NatsServerError, match=r"(?s)exited with code 3.*disk on fire"):
+        await server.start()
+    assert not server.running
+
+
+async def test_second_server_on_same_store_dir_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "nats"
+    async with EmbeddedNats(store):
+        with pytest.raises(NatsServerError, match="in use"):
+            await EmbeddedNats(store, start_timeout=0.3).start()
+
+
+async def test_jetstream_that_never_answers_times_out_with_stderr(tmp_path: Path) -> None:
+    # Writes a ports file like the real server, but nothing listens on the port it names.
+    fake = write_file(
+        tmp_path / "nats-server",
+        textwrap.dedent(
+            """\
+            #!/bin/sh
+            while [ $# -gt 0 ]; do [ "$1" = --ports_file_dir ] && dir=$2; shift; done
+            echo '{"nats":["nats://127.0.0.1:1"]}' > "$dir/nats-server_$$.ports"
+            echo '[1] [INF] pretending to be ready' >&2
+            exec sleep 30
+            """
+        ),
+        0o755,
+    )
+    server = EmbeddedNats(tmp_path / "nats", binary=fake, start_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(NatsServerError, match=r"(?s)did not answer within.*pretending"):
+        await server.start()
+    assert time.monotonic() - started < 3
+    assert not server.running
