@@ -1,0 +1,1 @@
+"""Exchange rates: the Bank of Russia feed, storage and conversion."""
