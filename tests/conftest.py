@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
+from nats.js.errors import NotFoundError
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from fxdesk.app import create_app
 from fxdesk.config import Settings
 from fxdesk.db import Database
+from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
 
@@ -38,6 +41,34 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedNats]:
+    """One real nats-server for the run; each app connects to it as to an external cluster."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"), port=free_port(), log_level="WARNING")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def purge_stream(url: str, stream: str = "FXDESK") -> None:
+    """Start each test with an empty stream: its fresh database starts `seq` at 1 again."""
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().purge_stream(stream)
+    except NotFoundError:
+        pass
+    finally:
+        await nc.close()
+
+
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     """Argon2id hash of PASSWORD, computed once: fixtures insert users without re-hashing."""
@@ -57,14 +88,16 @@ def make_settings(data_dir: Path, db_path: Path, **overrides: object) -> Setting
 
 
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path) -> Settings:
+def settings(tmp_path: Path, template_db: Path, nats_server: EmbeddedNats) -> Settings:
     db_path = tmp_path / "fxdesk.db"
     shutil.copyfile(template_db, db_path)
-    return make_settings(tmp_path, db_path)
+    return make_settings(tmp_path, db_path, nats_url=nats_server.url)
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[object]:
+    assert settings.nats_url
+    await purge_stream(settings.nats_url)
     application = create_app(settings, migrate=False)
     async with application.router.lifespan_context(application):
         yield application

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,9 +18,13 @@ from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.demo import seed_demo
 from fxdesk.errors import install_error_handlers
+from fxdesk.events.broker import Broker
+from fxdesk.events.relay import OutboxRelay
 from fxdesk.logging import configure_logging, get_logger
 from fxdesk.ops.middleware import RequestContextMiddleware
 from fxdesk.ops.router import router as ops_router
+from fxdesk.realtime.hub import Hub
+from fxdesk.realtime.router import router as live_router
 from fxdesk.users.router import router as users_router
 
 log = get_logger("fxdesk.app")
@@ -36,10 +41,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await database.migrate()
         if settings.demo:
             await seed_demo(database, app.state.accounts)
+        broker: Broker = app.state.broker
+        await broker.start()
+        hub = Hub(broker, settings.ws_replay_buffer)
+        app.state.hub = hub
+        await hub.start()
+        relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
+        app.state.relay = relay
+        await relay.start()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
+            await hub.close_all(code=1001, reason="server shutting down")
+            await relay.stop()
+            await hub.stop()
+            await broker.stop()
             await database.dispose()
             log.info("stopped")
 
@@ -50,6 +67,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.instance_id = uuid.uuid4().hex
+    app.state.broker = Broker(settings)
     app.state.database = Database(settings.resolved_database_url)
     app.state.tokens = TokenCodec(
         settings.jwt_secret, settings.jwt_audience, settings.session_lifetime_seconds
@@ -67,6 +86,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(ops_router)
+    api.include_router(live_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(seed_auth_router)

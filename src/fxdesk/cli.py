@@ -49,6 +49,12 @@ def serve(
         log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        ws_max_size=65_536,
+        # Every client gets the same bytes; compressing them once per connection would cost
+        # more CPU than the fan-out itself.
+        ws_per_message_deflate=False,
     )
 
 

@@ -29,7 +29,18 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("./data")
     database_url: str | None = None
-    nats_url: str | None = None
+    nats_url: str | None = None  # comma-separated seed URLs; unset = embedded nats-server
+    nats_creds_file: Path | None = None
+    nats_token: str | None = Field(default=None, repr=False)
+    nats_user: str | None = None
+    nats_password: str | None = Field(default=None, repr=False)
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    nats_stream: str = "FXDESK"
+    nats_stream_max_age_seconds: int = Field(default=7200, ge=3600)
+    nats_stream_max_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
+    nats_stream_duplicate_window_seconds: int = Field(default=600, ge=1)
     secret_key: str | None = Field(default=None, repr=False)
     cbr_base_url: str = "https://www.cbr.ru/scripts/"
     cbr_mirror_url: str = "https://www.cbr-xml-daily.ru/"
@@ -48,6 +59,10 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     password_hash_concurrency: int = Field(default=2, ge=1)
+    ws_queue_size: int = Field(default=512, ge=8)
+    ws_replay_buffer: int = Field(default=100_000, ge=100)
+    ws_ping_seconds: float = Field(default=20.0, gt=0)
+    relay_sweep_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +100,8 @@ class Database:
         self.write_engine = self.engine.execution_options(fxdesk_write=True)
         self._readers = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # Called after a commit that wrote outbox rows: wakes the relay with no polling delay.
+        self.outbox_listeners: list[Callable[[], None]] = []
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -112,6 +114,9 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            if session.info.pop("fxdesk_outbox_touched", False):
+                for listener in self.outbox_listeners:
+                    listener()
 
     async def migrate(self) -> None:
         async with self.write_engine.begin() as conn:

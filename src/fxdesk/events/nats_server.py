@@ -116,6 +116,7 @@ class EmbeddedNats:
         server_name: str = DEFAULT_SERVER_NAME,
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        port: int | None = None,
     ) -> None:
         level = log_level.upper()
         if level not in _SERVER_VERBOSITY:
@@ -125,6 +126,8 @@ class EmbeddedNats:
         self.server_name = server_name
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        # None: the server picks a free port; a fixed one lets clients reconnect after a restart.
+        self.port = port
         self._binary = binary
         self._proc: asyncio.subprocess.Process | None = None
         self._url: str | None = None
@@ -254,7 +257,7 @@ class EmbeddedNats:
             "--addr",
             "127.0.0.1",
             "--port",
-            "-1",
+            str(self.port) if self.port is not None else "-1",
             "--server_name",
             self.server_name,
             "--jetstream",

@@ -34,6 +34,8 @@ async def ready(request: Request) -> Any:
     except Exception as exc:
         log.warning("ready_check_failed", dependency="database", error=str(exc))
         checks["database"] = "unavailable"
+    broker = getattr(request.app.state, "broker", None)
+    checks["nats"] = "ok" if broker is not None and broker.connected else "unavailable"
     ok = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},

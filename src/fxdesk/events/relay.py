@@ -1,0 +1,170 @@
+"""The outbox relay: publishes committed events to JetStream in order, exactly once per event id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from fxdesk.db import Database, utcnow
+from fxdesk.events.broker import Broker
+from fxdesk.events.lease import acquire_lease, release_lease
+from fxdesk.events.models import OutboxEvent
+from fxdesk.events.outbox import envelope_json
+from fxdesk.logging import get_logger
+from fxdesk.ops.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+
+log = get_logger("fxdesk.events.relay")
+
+LEASE_NAME = "outbox-relay"
+LEASE_TTL_SECONDS = 10.0
+POKE_SUBJECT = "fxdesk.internal.relay-poke"
+BATCH = 500
+KEEP_PUBLISHED = timedelta(days=1)
+CLEANUP_EVERY_SECONDS = 600.0
+
+
+class OutboxRelay:
+    """One relay per instance; a database lease makes one of them the publisher at a time.
+
+    Only one publisher keeps the stream in `seq` order. The others wake it through a core-NATS
+    poke after their own commits, so their events are not delayed until its next sweep.
+    """
+
+    def __init__(
+        self, database: Database, broker: Broker, instance_id: str, sweep_seconds: float = 1.0
+    ) -> None:
+        self.database = database
+        self.broker = broker
+        self.instance_id = instance_id
+        self.sweep_seconds = sweep_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._poke_sub: object | None = None
+        self._last_cleanup = 0.0
+        self.is_leader = False
+        self._lease_renew_at = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        async def on_poke(_msg: object) -> None:
+            self.wake()
+
+        self._poke_sub = await self.broker.nc.subscribe(POKE_SUBJECT, cb=on_poke)  # type: ignore[union-attr]
+        self.database.outbox_listeners.append(self.wake)
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self.wake()  # publish whatever an earlier run left behind
+
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Publish what is pending (bounded in time), then stop and give up the lease."""
+        if self.wake in self.database.outbox_listeners:
+            self.database.outbox_listeners.remove(self.wake)
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.publish_pending(), drain_seconds)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.is_leader:
+            with contextlib.suppress(Exception):
+                await release_lease(self.database, LEASE_NAME, self.instance_id)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.sweep_seconds)
+            self._wake.clear()
+            try:
+                await self.publish_pending()
+                backoff = 0.2
+                if self.is_leader and loop.time() - self._last_cleanup > CLEANUP_EVERY_SECONDS:
+                    self._last_cleanup = loop.time()
+                    await self._delete_old()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay_failed", error=str(exc) or type(exc).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def publish_pending(self) -> int:
+        """Publish every unpublished row, oldest first; returns how many were published."""
+        await self._update_backlog()
+        if not self.broker.connected:
+            return 0
+        await self._hold_lease()
+        if not self.is_leader:
+            await self.broker.nc.publish(POKE_SUBJECT, b"")  # type: ignore[union-attr]
+            return 0
+        total = 0
+        while True:
+            async with self.database.session(write=False) as session:
+                rows = list(
+                    await session.scalars(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.published_at.is_(None))
+                        .order_by(OutboxEvent.id)
+                        .limit(BATCH)
+                    )
+                )
+            if not rows:
+                break
+            done: list[int] = []
+            try:
+                for row in rows:
+                    await self.broker.js.publish(
+                        row.subject, envelope_json(row), headers={"Nats-Msg-Id": row.event_id}
+                    )
+                    done.append(row.id)
+            finally:
+                if done:
+                    await self._mark_published(done)
+                    EVENTS_PUBLISHED.inc(len(done))
+                    total += len(done)
+            if len(rows) < BATCH:
+                break
+            await self._hold_lease()  # a long backlog: keep the lease alive between batches
+            if not self.is_leader:
+                break
+        await self._update_backlog()
+        return total
+
+    async def _hold_lease(self) -> None:
+        """Take or renew the lease, skipping the write while a fresh renewal is still valid."""
+        now = asyncio.get_running_loop().time()
+        if self.is_leader and now < self._lease_renew_at:
+            return
+        self.is_leader = await acquire_lease(
+            self.database, LEASE_NAME, self.instance_id, LEASE_TTL_SECONDS
+        )
+        self._lease_renew_at = now + LEASE_TTL_SECONDS / 3
+
+    async def _mark_published(self, ids: list[int]) -> None:
+        async with self.database.session() as session:
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())
+            )
+
+    async def _update_backlog(self) -> None:
+        async with self.database.session(write=False) as session:
+            backlog = await session.scalar(
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+            )
+        OUTBOX_BACKLOG.set(backlog or 0)
+
+    async def _delete_old(self) -> None:
+        cutoff = utcnow() - KEEP_PUBLISHED
+        async with self.database.session() as session:
+            await session.execute(
+                delete(OutboxEvent).where(
+                    OutboxEvent.published_at.is_not(None), OutboxEvent.published_at < cutoff
+                )
+            )

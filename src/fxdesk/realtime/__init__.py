@@ -1,0 +1,1 @@
+"""Live delivery: the per-instance WebSocket hub fed by the JetStream stream."""

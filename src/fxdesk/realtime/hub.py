@@ -1,0 +1,206 @@
+"""The hub: consumes the event stream, keeps a replay window, fans events out to this instance's
+WebSocket clients through bounded per-client queues."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+
+from fxdesk.events.broker import Broker
+from fxdesk.events.schemas import CHANNEL_OF_SUBJECT, SUBJECTS, Channel, Envelope
+from fxdesk.logging import get_logger
+from fxdesk.ops.metrics import (
+    EVENTS_DELIVERED,
+    EVENTS_INVALID,
+    WS_CONNECTIONS,
+    WS_REPLAYS,
+    WS_RESYNCS,
+    WS_SLOW_DISCONNECTS,
+)
+
+log = get_logger("fxdesk.realtime.hub")
+
+CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `since`
+
+
+@dataclass(eq=False, slots=True)
+class Client:
+    """One WebSocket connection's delivery state; `send` writes one text frame."""
+
+    send: Callable[[str], Awaitable[None]]
+    limit: int
+    user_id: int | None = None
+    channels: frozenset[Channel] = frozenset()
+    pending: deque[str] = field(default_factory=deque)
+    replay_left: int = 0
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    slow: bool = False
+    pump_task: asyncio.Task[None] | None = None
+    closing: tuple[int, str] | None = None
+
+    def offer(self, text: str) -> bool:
+        """Queue a live event; False when the client is too far behind to keep."""
+        if len(self.pending) - self.replay_left >= self.limit:
+            return False
+        self.pending.append(text)
+        self.ready.set()
+        return True
+
+    def control(self, message: dict[str, Any]) -> None:
+        """Queue a protocol message (hello, pong, resync); never counted against the limit."""
+        self.pending.append(json.dumps(message, separators=(",", ":")))
+        self.replay_left += 1
+        self.ready.set()
+
+    async def pump(self) -> None:
+        """Send queued frames until cancelled; replayed frames first, then live ones, in order."""
+        while True:
+            await self.ready.wait()
+            while self.pending:
+                text = self.pending.popleft()
+                if self.replay_left:
+                    self.replay_left -= 1
+                await self.send(text)
+            self.ready.clear()
+
+
+class Hub:
+    def __init__(self, broker: Broker, replay_size: int) -> None:
+        self.broker = broker
+        self.window: deque[tuple[int, Channel, str]] = deque(maxlen=replay_size)
+        self.last_seq = 0
+        self.subscribers: dict[Channel, set[Client]] = {channel: set() for channel in Channel}
+        self.clients: set[Client] = set()
+        self.caught_up = asyncio.Event()
+        self._subscription: Any = None
+        self._stream_first_seq_seen = False
+
+    async def start(self) -> None:
+        """Read the whole stream (the replay window), then follow it live."""
+        info = await self.broker.js.stream_info(self.broker.settings.nats_stream)
+        if info.state.messages == 0:
+            self.caught_up.set()
+        self._subscription = await self.broker.js.subscribe(
+            ">",
+            stream=self.broker.settings.nats_stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            cb=self._on_message,
+            pending_msgs_limit=1_000_000,
+        )
+
+    async def wait_caught_up(self, limit_seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.caught_up.wait(), limit_seconds)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+
+    async def _on_message(self, msg: Any) -> None:
+        try:
+            if not self.caught_up.is_set() and msg.metadata.num_pending == 0:
+                self.caught_up.set()
+        except Exception:  # a message without JetStream metadata
+            self.caught_up.set()
+        channel = CHANNEL_OF_SUBJECT.get(msg.subject)
+        try:
+            envelope = Envelope.model_validate_json(msg.data)
+        except ValidationError as exc:
+            EVENTS_INVALID.inc()
+            log.warning("invalid_event_dropped", subject=msg.subject, errors=exc.error_count())
+            return
+        if channel is None or envelope.channel is not channel:
+            EVENTS_INVALID.inc()
+            log.warning("event_on_wrong_subject", subject=msg.subject, event_type=envelope.event)
+            return
+        self.publish_local(envelope.seq, channel, msg.data.decode())
+
+    def publish_local(self, seq: int, channel: Channel, text: str) -> None:
+        """Record an event from the stream and queue it to every subscriber of its channel."""
+        if seq <= self.last_seq:
+            return  # already seen: a redelivery can never reach a client twice
+        self.last_seq = seq
+        self.window.append((seq, channel, text))
+        delivered = 0
+        for client in self.subscribers[channel]:
+            if client.offer(text):
+                delivered += 1
+            elif not client.slow:
+                # Its pump may be stuck on a full socket: cancelling it lets the connection
+                # handler close the socket, while every other client goes on receiving.
+                client.slow = True
+                WS_SLOW_DISCONNECTS.inc()
+                if client.pump_task is not None:
+                    client.pump_task.cancel()
+        EVENTS_DELIVERED.inc(delivered)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Graceful shutdown: every socket of this instance is closed with `code`."""
+        clients = list(self.clients)
+        for client in clients:
+            client.closing = (code, reason)
+            if client.pump_task is not None:
+                client.pump_task.cancel()
+        for _ in range(50):
+            if not self.clients:
+                return
+            await asyncio.sleep(0.02)
+
+    def add(self, client: Client) -> None:
+        self.clients.add(client)
+        WS_CONNECTIONS.inc()
+
+    def remove(self, client: Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            WS_CONNECTIONS.dec()
+        for subscribers in self.subscribers.values():
+            subscribers.discard(client)
+
+    def subscribe(self, client: Client, channels: frozenset[Channel], since: int | None) -> None:
+        """Switch `client` to `channels`; with `since`, queue what it missed first.
+
+        Runs without awaiting, so no live event can slip between the replay and the switch.
+        """
+        for channel in Channel:
+            if channel in channels:
+                self.subscribers[channel].add(client)
+            else:
+                self.subscribers[channel].discard(client)
+        client.channels = channels
+        if since is None or since >= self.last_seq:
+            if since is not None and since > self.last_seq:
+                # The client saw events this server never had (a reset server): start over.
+                self._resync(client, since)
+                return
+            client.control({"type": "subscribed", "channels": sorted(channels), "seq": since})
+            return
+        oldest = self.window[0][0] if self.window else self.last_seq + 1
+        if since < oldest - 1:
+            self._resync(client, since)
+            return
+        start = bisect.bisect_right(self.window, since, key=lambda item: item[0])
+        replay = [text for seq, ch, text in list(self.window)[start:] if ch in channels]
+        client.control({"type": "subscribed", "channels": sorted(channels), "seq": since})
+        client.pending.extend(replay)
+        client.replay_left += len(replay)
+        client.ready.set()
+        WS_REPLAYS.inc(len(replay))
+
+    def _resync(self, client: Client, since: int) -> None:
+        WS_RESYNCS.inc()
+        client.control({"type": "resync", "since": since, "seq": self.last_seq})
+
+
+__all__ = ["SUBJECTS", "Client", "Hub"]

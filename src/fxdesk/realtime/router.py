@@ -1,0 +1,131 @@
+"""WS /api/v1/ws: the live channel (origin and session checked at the handshake)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from fxdesk.auth.dependencies import authenticate_token, credential_from
+from fxdesk.auth.origins import origin_allowed
+from fxdesk.config import Settings
+from fxdesk.db import Database
+from fxdesk.errors import AppError
+from fxdesk.logging import get_logger, security_event
+from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
+from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
+from fxdesk.users.models import User
+
+router = APIRouter()
+log = get_logger("fxdesk.realtime")
+
+CLOSE_POLICY = 1008
+CLOSE_GOING_AWAY = 1001
+
+
+async def authenticate_websocket(websocket: WebSocket) -> User | None:
+    """The user of a handshake that passes the origin and session checks, else None."""
+    settings: Settings = websocket.app.state.settings
+    if not origin_allowed(websocket.headers, settings.allowed_origins):
+        security_event("ws_origin_refused", origin=websocket.headers.get("origin"))
+        return None
+    credential = credential_from(websocket.headers.get("authorization"), websocket.cookies)
+    if credential is None:
+        security_event("ws_unauthenticated")
+        return None
+    database: Database = websocket.app.state.database
+    try:
+        async with database.session(write=False) as session:
+            return await authenticate_token(session, websocket.app.state.tokens, credential.token)
+    except AppError:
+        security_event("ws_session_refused")
+        return None
+
+
+async def refuse(websocket: WebSocket, reason: str) -> None:
+    """Accept only to close with 1008, so the client learns the reason (a 403 says nothing)."""
+    await websocket.accept()
+    await websocket.close(code=CLOSE_POLICY, reason=reason)
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    user = await authenticate_websocket(websocket)
+    if user is None:
+        await refuse(websocket, "origin or session refused")
+        return
+    hub: Hub = websocket.app.state.hub
+    settings: Settings = websocket.app.state.settings
+    await websocket.accept()
+    client = Client(send=websocket.send_text, limit=settings.ws_queue_size, user_id=user.id)
+    hub.add(client)
+    pump = asyncio.create_task(client.pump(), name=f"ws-pump-{user.id}")
+    client.pump_task = pump
+    log.info("ws_connected", user_id=user.id)
+    client.control(
+        {"type": "hello", "user": {"id": user.id, "username": user.username}, "seq": hub.last_seq}
+    )
+    try:
+        await _receive_loop(websocket, client, hub, user, pump)
+    finally:
+        hub.remove(client)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
+        log.info("ws_disconnected", user_id=user.id, slow=client.slow)
+
+
+async def _receive_loop(
+    websocket: WebSocket, client: Client, hub: Hub, user: User, pump: asyncio.Task[None]
+) -> None:
+    receive: asyncio.Task[Any] | None = None
+    while True:
+        receive = asyncio.ensure_future(websocket.receive_text())
+        done, _ = await asyncio.wait({receive, pump}, return_when=asyncio.FIRST_COMPLETED)
+        if pump in done or client.slow or client.closing:
+            receive.cancel()
+            if client.closing:
+                await _close_quietly(websocket, *client.closing)
+            elif client.slow:
+                await _close_quietly(
+                    websocket, CLOSE_SLOW_CONSUMER, "slow consumer: resume with since"
+                )
+            return
+        try:
+            text = receive.result()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        await _handle(text, websocket, client, hub, user)
+
+
+async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, user: User) -> None:
+    try:
+        op = client_op.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        client.control(
+            {"type": "error", "detail": f"{'.'.join(map(str, first['loc']))}: {first['msg']}"}
+        )
+        return
+    if isinstance(op, SubscribeOp):
+        await hub.wait_caught_up(limit_seconds=10)
+        hub.subscribe(client, frozenset(op.channels), op.since)
+    elif isinstance(op, PingOp):
+        client.control({"type": "pong", "seq": hub.last_seq})
+    elif isinstance(op, ChatOp):
+        handler = getattr(websocket.app.state, "chat_handler", None)
+        if handler is None:
+            client.control({"type": "error", "detail": "chat is not available"})
+            return
+        try:
+            await handler(user, op.text)
+        except AppError as exc:
+            client.control({"type": "error", "detail": exc.detail})
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), 2)
