@@ -88,6 +88,10 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     parent_pid = os.getpid()
 
     def preexec() -> None:
+        # Its own process group: a Ctrl-C in the terminal then reaches only the app, whose
+        # shutdown may still publish before it stops the server. (Done here rather than with
+        # `process_group=`, which uvloop's subprocess_exec does not accept.)
+        os.setpgid(0, 0)
         if prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         # The parent may have died between fork and prctl; then nobody would signal us.
@@ -285,12 +289,9 @@ class EmbeddedNats:
                 # defeating the SIGTERM that PDEATHSIG sends. Those few lines fit the pipe's
                 # buffer, so the undrained pipe does not block the server either.
                 pass_fds=(self._lock_fd, read_fd),
+                # Without PDEATHSIG (not Linux) there is no preexec, and the server stays in our
+                # process group, so that terminal signals at least reach it directly.
                 preexec_fn=preexec,
-                # Where PDEATHSIG guarantees cleanup, the server gets its own process group: a
-                # Ctrl-C in the terminal then reaches only the app, whose shutdown may still
-                # publish before it stops the server. Without PDEATHSIG (not Linux) it stays in
-                # our group, so that terminal signals at least reach it directly.
-                process_group=0 if preexec is not None else None,
             )
         except BaseException:
             os.close(read_fd)
