@@ -46,6 +46,9 @@ class Client:
     slow: bool = False
     pump_task: asyncio.Task[None] | None = None
     closing: tuple[int, str] | None = None
+    # Adapters (the seed's plain-text chat, /ws/rates) reshape or drop frames on the way out;
+    # applied in the pump, so fan-out itself stays one append per client.
+    transform: Callable[[str], str | None] | None = None
 
     def offer(self, text: str) -> bool:
         """Queue a live event; False when the client is too far behind to keep."""
@@ -66,10 +69,13 @@ class Client:
         while True:
             await self.ready.wait()
             while self.pending:
-                text = self.pending.popleft()
+                text: str | None = self.pending.popleft()
                 if self.replay_left:
                     self.replay_left -= 1
-                await self.send(text)
+                if self.transform is not None:
+                    text = self.transform(text)  # type: ignore[arg-type]
+                if text is not None:
+                    await self.send(text)
             self.ready.clear()
 
 
