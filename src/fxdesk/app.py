@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from fxdesk.auth.passwords import Passwords
-from fxdesk.auth.ratelimit import LoginLimiter
+from fxdesk.auth.ratelimit import LoginLimiter, SlidingWindowCounter
 from fxdesk.auth.router import router as auth_router
 from fxdesk.auth.service import AccountService
 from fxdesk.auth.tokens import TokenCodec
+from fxdesk.chat.router import router as chat_router
+from fxdesk.chat.service import post_message
 from fxdesk.compat.auth import router as seed_auth_router
+from fxdesk.compat.tasks import router as seed_tasks_router
 from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.demo import seed_demo
@@ -25,6 +28,8 @@ from fxdesk.ops.middleware import RequestContextMiddleware
 from fxdesk.ops.router import router as ops_router
 from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.router import router as live_router
+from fxdesk.tasks.router import router as tasks_router
+from fxdesk.users.models import User
 from fxdesk.users.router import router as users_router
 
 log = get_logger("fxdesk.app")
@@ -82,14 +87,28 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ),
     )
 
+    app.state.chat_limiter = SlidingWindowCounter(
+        settings.chat_messages_per_window, settings.chat_window_seconds
+    )
+
+    async def chat_handler(user: User, text: str) -> None:
+        """Chat sent on a socket: stored (and its event queued) in its own transaction."""
+        async with app.state.database.session() as session:
+            await post_message(session, user, text, app.state.chat_limiter)
+
+    app.state.chat_handler = chat_handler
+
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(ops_router)
     api.include_router(live_router)
+    api.include_router(tasks_router)
+    api.include_router(chat_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(seed_auth_router)
+    app.include_router(seed_tasks_router)
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

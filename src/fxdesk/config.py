@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     password_hash_concurrency: int = Field(default=2, ge=1)
+    chat_messages_per_window: int = Field(default=10, ge=1)
+    chat_window_seconds: float = Field(default=10.0, gt=0)
     ws_queue_size: int = Field(default=512, ge=8)
     ws_replay_buffer: int = Field(default=100_000, ge=100)
     ws_ping_seconds: float = Field(default=20.0, gt=0)

@@ -1,6 +1,8 @@
 """Imports every domain's tables so Base.metadata is complete for Alembic."""
 
+from fxdesk.chat.models import ChatMessage
 from fxdesk.events.models import Lease, OutboxEvent
+from fxdesk.tasks.models import Task, TaskHistory
 from fxdesk.users.models import User
 
-__all__ = ["Lease", "OutboxEvent", "User"]
+__all__ = ["ChatMessage", "Lease", "OutboxEvent", "Task", "TaskHistory", "User"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -68,8 +69,12 @@ async def live(websocket: WebSocket) -> None:
     client.control(
         {"type": "hello", "user": {"id": user.id, "username": user.username}, "seq": hub.last_seq}
     )
+
+    async def on_text(text: str) -> None:
+        await _handle(text, websocket, client, hub, user)
+
     try:
-        await _receive_loop(websocket, client, hub, user, pump)
+        await receive_loop(websocket, client, pump, on_text)
     finally:
         hub.remove(client)
         pump.cancel()
@@ -78,9 +83,13 @@ async def live(websocket: WebSocket) -> None:
         log.info("ws_disconnected", user_id=user.id, slow=client.slow)
 
 
-async def _receive_loop(
-    websocket: WebSocket, client: Client, hub: Hub, user: User, pump: asyncio.Task[None]
+async def receive_loop(
+    websocket: WebSocket,
+    client: Client,
+    pump: asyncio.Task[None],
+    on_text: Callable[[str], Awaitable[None]],
 ) -> None:
+    """Read frames until the peer leaves, the pump dies, or the hub marks the client slow."""
     receive: asyncio.Task[Any] | None = None
     while True:
         receive = asyncio.ensure_future(websocket.receive_text())
@@ -98,7 +107,7 @@ async def _receive_loop(
             text = receive.result()
         except (WebSocketDisconnect, RuntimeError):
             return
-        await _handle(text, websocket, client, hub, user)
+        await on_text(text)
 
 
 async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, user: User) -> None:
@@ -116,12 +125,8 @@ async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, use
     elif isinstance(op, PingOp):
         client.control({"type": "pong", "seq": hub.last_seq})
     elif isinstance(op, ChatOp):
-        handler = getattr(websocket.app.state, "chat_handler", None)
-        if handler is None:
-            client.control({"type": "error", "detail": "chat is not available"})
-            return
         try:
-            await handler(user, op.text)
+            await websocket.app.state.chat_handler(user, op.text)
         except AppError as exc:
             client.control({"type": "error", "detail": exc.detail})
 

@@ -1,0 +1,41 @@
+"""Main API chat routes: /api/v1/chat/messages (history, post, delete)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.chat import service
+from fxdesk.chat.schemas import MessageIn, MessageOut, MessagePage
+from fxdesk.db import DbSession
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+
+@router.get("/messages", response_model=MessagePage)
+async def chat_history(
+    user: CurrentUser,
+    session: DbSession,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    items, has_more = await service.history(session, before, limit)
+    return MessagePage(items=items, has_more=has_more)
+
+
+@router.post("/messages", status_code=201, response_model=MessageOut)
+async def post_message(
+    body: MessageIn, user: CurrentUser, session: DbSession, request: Request
+) -> Any:
+    """Same as sending `{"op": "chat", "text": ...}` on the WebSocket."""
+    return await service.post_message(session, user, body.text, request.app.state.chat_limiter)
+
+
+@router.delete("/messages/{message_id}", status_code=204)
+async def delete_message(
+    message_id: Annotated[int, Path(ge=1, le=2**62)], user: CurrentUser, session: DbSession
+) -> Response:
+    await service.delete_message(session, user, message_id)
+    return Response(status_code=204)

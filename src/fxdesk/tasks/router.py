@@ -1,0 +1,133 @@
+"""Main API task routes: /api/v1/tasks."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse
+
+from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.db import DbSession
+from fxdesk.errors import InvalidInput
+from fxdesk.tasks import service
+from fxdesk.tasks.models import TaskStatus
+from fxdesk.tasks.schemas import HistoryEntry, TaskCreate, TaskOut, TaskPage, TaskSort, TaskUpdate
+from fxdesk.users.schemas import UserPublic
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+TaskId = Annotated[int, Path(ge=1, le=2**62)]
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def _etag(task: TaskOut) -> str:
+    return f'"{task.version}"'
+
+
+def _with_etag(task: TaskOut, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(
+        task.model_dump(mode="json"), status_code=status_code, headers={"ETag": _etag(task)}
+    )
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = _IF_MATCH.match(value)
+    if match is None:
+        raise InvalidInput('If-Match must be a task version such as "3"')
+    return int(match.group(1))
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    user: CurrentUser,
+    session: DbSession,
+    status: TaskStatus | None = None,
+    created_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    finished_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    updated_since: datetime | None = None,
+    sort: TaskSort = TaskSort.created_at_desc,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise InvalidInput("updated_since needs a time zone, e.g. 2026-01-31T10:00:00Z")
+    filters = service.TaskFilters(status, created_by, finished_by, q or None, updated_since)
+    items, total = await service.list_tasks(session, filters, sort, limit, offset)
+    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("", status_code=201, response_model=TaskOut)
+async def create_task(body: TaskCreate, user: CurrentUser, session: DbSession) -> Any:
+    return _with_etag(await service.create_task(session, user, body), 201)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    return _with_etag(await service.get_task(session, task_id))
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={412: {"description": "Stale version; body has `current`"}, 428: {}},
+)
+async def update_task(
+    task_id: TaskId,
+    body: TaskUpdate,
+    user: CurrentUser,
+    session: DbSession,
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+) -> Any:
+    """Edit a task; send the version you saw (If-Match or `version`); a stale one gets 412."""
+    try:
+        task = await service.update_task(session, user, task_id, body, _parse_if_match(if_match))
+    except service.StaleVersion as stale:
+        return JSONResponse(
+            {"detail": stale.detail, "current": stale.current.model_dump(mode="json")},
+            status_code=412,
+            headers={"ETag": _etag(stale.current)},
+        )
+    return _with_etag(task)
+
+
+@router.delete("/{task_id}", response_model=TaskOut)
+async def delete_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    """Soft delete (moderators and admins); restore brings it back."""
+    return _with_etag(await service.delete_task(session, user, task_id))
+
+
+@router.post("/{task_id}/restore", response_model=TaskOut)
+async def restore_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    return _with_etag(await service.restore_task(session, user, task_id))
+
+
+@router.post("/{task_id}/finish", response_model=TaskOut)
+async def finish_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    return _with_etag(await service.finish_task(session, user, task_id))
+
+
+@router.post("/{task_id}/reopen", response_model=TaskOut)
+async def reopen_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    return _with_etag(await service.reopen_task(session, user, task_id))
+
+
+@router.get("/{task_id}/history", response_model=list[HistoryEntry])
+async def task_history(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
+    rows = await service.history(session, task_id)
+    return [
+        HistoryEntry(
+            id=row.id,
+            action=row.action,
+            actor=UserPublic.model_validate(row.actor),
+            changes=json.loads(row.changes),
+            at=row.at,
+        )
+        for row in rows
+    ]

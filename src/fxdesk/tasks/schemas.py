@@ -1,0 +1,91 @@
+"""Task shapes for the main API; the seed shape lives in compat/tasks.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from fxdesk.tasks.models import Priority, TaskStatus
+from fxdesk.users.schemas import UserPublic
+
+
+def _clean_title(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("Title must not be blank")
+    return value
+
+
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_title)]
+Description = Annotated[str, Field(max_length=10_000)]
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description = ""
+    priority: Priority = Priority.normal
+    assignee_id: int | None = Field(default=None, ge=1, le=2**62)
+    due_at: datetime | None = None
+
+
+class TaskUpdate(BaseModel):
+    """Fields to change; `version` may stand in for the If-Match header."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    priority: Priority | None = None
+    assignee_id: int | None = Field(default=None, ge=1, le=2**62)
+    due_at: datetime | None = None
+    version: int | None = Field(default=None, ge=1, le=2**62)
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    status: TaskStatus
+    priority: Priority
+    assignee: UserPublic | None
+    due_at: datetime | None
+    created_by: UserPublic
+    created_at: datetime
+    updated_at: datetime
+    finished_by: UserPublic | None
+    finished_at: datetime | None
+    version: int
+    deleted_at: datetime | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TaskSort(StrEnum):
+    created_at = "created_at"
+    created_at_desc = "-created_at"
+    updated_at = "updated_at"
+    updated_at_desc = "-updated_at"
+    finished_at = "finished_at"
+    finished_at_desc = "-finished_at"
+    by_title = "title"
+    by_title_desc = "-title"
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    action: str
+    actor: UserPublic
+    changes: dict[str, list[object]]
+    at: datetime
