@@ -35,7 +35,7 @@ async def _prepare() -> None:
 asyncio.run(_prepare())
 app = create_app(make_settings(_workdir, _db_path))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(
-    path_regex=r"^/(api/v1/)?(auth|users)"
+    path_regex=r"^/(api/v1/)?(auth|users|tasks|chat)"
 )
 
 
