@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -41,15 +42,33 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+def http_request(
+    method: str, url: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
+    """One raw HTTP/1.1 request, ready to write to a keep-alive connection."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.hostname}:{parts.port}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 async def run_load(
-    url: str, *, connections: int, seconds: float, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    make_request: Callable[[], bytes] | None = None,
+    max_requests: int | None = None,
 ) -> LoadResult:
-    """GET `url` over `connections` keep-alive connections for `seconds`; count and time each."""
+    """Send requests over `connections` keep-alive connections for `seconds`; count and time
+    each. GET `url` unless `make_request` builds each request (e.g. a POST with a fresh body)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+    fixed = http_request("GET", url, headers)
     result = LoadResult()
     deadline = time.perf_counter() + seconds
 
@@ -57,6 +76,9 @@ async def run_load(
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.perf_counter() < deadline:
+                if max_requests is not None and result.requests >= max_requests:
+                    break
+                request = make_request() if make_request else fixed
                 started = time.perf_counter()
                 writer.write(request)
                 status = await _read_response(reader)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,8 +26,13 @@ def spawned_server(
     users: list[tuple[str, str, str]],
     log_level: str = "WARNING",
     extra_env: dict[str, str] | None = None,
+    before_start: Callable[[Path], None] | None = None,
 ) -> Iterator[str]:
-    """Yield the base URL of a fresh `fxdesk serve` with `users` (name, password, role) created."""
+    """Yield the base URL of a fresh `fxdesk serve` with `users` (name, password, role) created.
+
+    `before_start(database_file)` runs after the users exist and before the server starts,
+    e.g. to bulk-load data.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="fxdesk-bench-"))
     env = {
         **os.environ,
@@ -54,6 +59,8 @@ def spawned_server(
             check=True,
             capture_output=True,
         )
+    if before_start is not None:
+        before_start(data_dir / "fxdesk.db")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "fxdesk", "serve", "--port", str(port)], env=env

@@ -26,9 +26,8 @@ async def _prepare() -> None:
     database = Database(f"sqlite+aiosqlite:///{_db_path}")
     await database.migrate()
     accounts = AccountService(Passwords(1), LoginLimiter(5, 20, 900))
-    async with database.session() as session:
-        await accounts.register(session, "fuzz-admin", "fuzz-admin-password", role=Role.admin)
-        await accounts.register(session, "fuzz-user", "fuzz-user-password")
+    await accounts.register(database, "fuzz-admin", "fuzz-admin-password", role=Role.admin)
+    await accounts.register(database, "fuzz-user", "fuzz-user-password")
     await database.dispose()
 
 

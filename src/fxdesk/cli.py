@@ -107,8 +107,7 @@ def user_create(
         accounts = AccountService(Passwords(1), LoginLimiter(1, 1, 1))
         try:
             await database.migrate()
-            async with database.session() as session:
-                await accounts.register(session, username, password, role=role)
+            await accounts.register(database, username, password, role=role)
         finally:
             await database.dispose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -100,6 +102,10 @@ class Database:
         self.write_engine = self.engine.execution_options(fxdesk_write=True)
         self._readers = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Queueing this process's writers here, in order,
+        # is fairer and far faster than letting them collide on the busy handler, whose
+        # sleeps grow to 100 ms; other processes still wait on the busy timeout.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
         # Called after a commit that wrote outbox rows: wakes the relay with no polling delay.
         self.outbox_listeners: list[Callable[[], None]] = []
 
@@ -107,16 +113,20 @@ class Database:
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits at the end, rolls back on any exception."""
         maker = self._writers if write else self._readers
-        async with maker() as session:
+        async with contextlib.AsyncExitStack() as stack:
+            if write and self._write_turn is not None:
+                await stack.enter_async_context(self._write_turn)
+            session = await stack.enter_async_context(maker())
             try:
                 yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
-            if session.info.pop("fxdesk_outbox_touched", False):
-                for listener in self.outbox_listeners:
-                    listener()
+            outbox_touched = session.info.pop("fxdesk_outbox_touched", False)
+        if outbox_touched:
+            for listener in self.outbox_listeners:
+                listener()
 
     async def migrate(self) -> None:
         async with self.write_engine.begin() as conn:
@@ -150,5 +160,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.session(write=False) as session:
+        yield session
+
+
 # "function" scope: the commit finishes before the response is sent, so a 2xx means stored.
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# For the few writes that must not hold the write lock for the whole request (Argon2 work):
+# they read here and write in a short `database.session()` of their own.
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -21,13 +21,13 @@ DEMO_USERS = (
 
 async def seed_demo(database: Database, accounts: AccountService) -> None:
     created: list[tuple[str, str, str]] = []
-    async with database.session() as session:
-        for username, role in DEMO_USERS:
+    for username, role in DEMO_USERS:
+        async with database.session(write=False) as session:
             if await session.scalar(select(User.id).where(User.username_key == username)):
                 continue
-            password = secrets.token_urlsafe(12)
-            await accounts.register(session, username, password, role=role)
-            created.append((username, role.value, password))
+        password = secrets.token_urlsafe(12)
+        await accounts.register(database, username, password, role=role)
+        created.append((username, role.value, password))
     console = Console(stderr=True)
     if not created:
         console.print("[yellow]Demo accounts exist already; their passwords were shown once.[/]")

@@ -28,7 +28,7 @@ async def _create(client: httpx.AsyncClient, title: str, **extra: object) -> dic
 async def test_every_task_route_against_every_role(
     role: Role, make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    owner, owner_client = await _as(make_client, make_user, app)
+    _owner, owner_client = await _as(make_client, make_user, app)
     actor, client = await _as(make_client, make_user, app, role)
     staff = role in (Role.moderator, Role.admin)
 

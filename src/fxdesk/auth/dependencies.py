@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fxdesk.auth.origins import origin_allowed
 from fxdesk.auth.tokens import TokenCodec
 from fxdesk.config import Settings
-from fxdesk.db import SAFE_METHODS, DbSession
+from fxdesk.db import SAFE_METHODS, DbSession, ReadSession
 from fxdesk.errors import NotAuthenticated, PermissionDenied
 from fxdesk.logging import security_event
 from fxdesk.users.models import Role, User
@@ -49,6 +49,14 @@ async def authenticate_token(session: AsyncSession, codec: TokenCodec, token: st
 
 
 async def get_current_user(request: Request, session: DbSession) -> User:
+    return await _current_user(request, session)
+
+
+async def get_current_user_unlocked(request: Request, session: ReadSession) -> User:
+    return await _current_user(request, session)
+
+
+async def _current_user(request: Request, session: AsyncSession) -> User:
     credential = credential_from(request.headers.get("authorization"), request.cookies)
     if credential is None:
         raise NotAuthenticated()
@@ -66,6 +74,8 @@ async def get_current_user(request: Request, session: DbSession) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+# The same check through a read session, for routes that write on their own (see ReadSession).
+CurrentUserUnlocked = Annotated[User, Depends(get_current_user_unlocked)]
 
 
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from fxdesk.auth.cookies import client_address, end_session, start_session
-from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.auth.dependencies import CurrentUser, CurrentUserUnlocked
 from fxdesk.auth.schemas import LoginIn, MessageOut, PasswordChangeIn, RegisterIn, SessionOut
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
@@ -50,15 +50,20 @@ async def read_login(request: Request) -> LoginIn:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: RegisterIn, request: Request, session: DbSession) -> Any:
-    return await accounts(request).register(session, body.username, body.password)
+async def register(body: RegisterIn, request: Request) -> Any:
+    return await accounts(request).register(
+        request.app.state.database, body.username, body.password
+    )
 
 
 @router.post("/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY)
-async def login(request: Request, response: Response, session: DbSession) -> Any:
+async def login(request: Request, response: Response) -> Any:
     credentials = await read_login(request)
     user = await accounts(request).authenticate(
-        session, credentials.username, credentials.password, client_address(request)
+        request.app.state.database,
+        credentials.username,
+        credentials.password,
+        client_address(request),
     )
     expires_at = start_session(request, response, user)
     return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)
@@ -89,12 +94,13 @@ async def me(user: CurrentUser) -> Any:
 @router.post("/password", response_model=SessionOut)
 async def change_password(
     body: PasswordChangeIn,
-    user: CurrentUser,
+    current: CurrentUserUnlocked,
     request: Request,
     response: Response,
-    session: DbSession,
 ) -> Any:
     """Changes the password, ends every other session, and renews this one."""
-    await accounts(request).change_password(session, user, body.current_password, body.new_password)
+    user = await accounts(request).change_password(
+        request.app.state.database, current, body.current_password, body.new_password
+    )
     expires_at = start_session(request, response, user)
     return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)

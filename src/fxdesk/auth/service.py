@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter
-from fxdesk.db import utcnow
+from fxdesk.db import Database, utcnow
 from fxdesk.errors import AppError, Conflict, NotAuthenticated, TooManyRequests
 from fxdesk.logging import get_logger, security_event
 from fxdesk.users.models import Role, User
@@ -36,28 +36,27 @@ class AccountService:
     limiter: LoginLimiter
 
     async def register(
-        self, session: AsyncSession, username: str, password: str, role: Role = Role.user
+        self, database: Database, username: str, password: str, role: Role = Role.user
     ) -> User:
         key = username_key(username)
-        if await session.scalar(select(User.id).where(User.username_key == key)) is not None:
-            raise UsernameTaken()
-        user = User(
-            username=username,
-            username_key=key,
-            password_hash=await self.passwords.hash(password),
-            role=role,
-        )
-        session.add(user)
-        try:
-            async with session.begin_nested():
-                await session.flush()
-        except IntegrityError as exc:  # a concurrent registration won the name
-            raise UsernameTaken() from exc
+        # Hash before opening the write transaction: SQLite has one write lock, and nobody
+        # should queue behind Argon2.
+        password_hash = await self.passwords.hash(password)
+        async with database.session() as session:
+            if await session.scalar(select(User.id).where(User.username_key == key)):
+                raise UsernameTaken()
+            user = User(username=username, username_key=key, password_hash=password_hash, role=role)
+            session.add(user)
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError as exc:  # a concurrent registration won the name
+                raise UsernameTaken() from exc
         log.info("user_registered", user_id=user.id, username=user.username, role=role.value)
         return user
 
     async def authenticate(
-        self, session: AsyncSession, username: str, password: str, address: str
+        self, database: Database, username: str, password: str, address: str
     ) -> User:
         """The user for these credentials, or one uniform 401; 429 once over a limit."""
         key = username_key(username)
@@ -68,7 +67,8 @@ class AccountService:
                 "Too many failed logins; try again later",
                 headers={"Retry-After": str(retry_after)},
             )
-        user = await session.scalar(select(User).where(User.username_key == key))
+        async with database.session(write=False) as session:
+            user = await session.scalar(select(User).where(User.username_key == key))
         if user is None:
             await self.passwords.verify_nobody(password)
             ok = False
@@ -79,20 +79,27 @@ class AccountService:
             security_event("login_failed", username=username[:64], address=address)
             raise NotAuthenticated(INVALID_CREDENTIALS)
         self.limiter.succeeded(key)
-        user.last_login_at = utcnow()
+        async with database.session() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(last_login_at=utcnow())
+            )
         security_event("login_ok", user_id=user.id, address=address)
         return user
 
-    async def change_password(
-        self, session: AsyncSession, user: User, current: str, new: str
-    ) -> None:
+    async def change_password(self, database: Database, user: User, current: str, new: str) -> User:
+        """Verify and hash with no transaction open; returns the user with its new version."""
         if not await self.passwords.verify(current, user.password_hash):
             security_event("password_change_refused", user_id=user.id)
             raise WrongPassword()
-        user.password_hash = await self.passwords.hash(new)
-        user.token_version += 1
-        await session.flush()
+        new_hash = await self.passwords.hash(new)
+        async with database.session() as session:
+            stored = await session.get(User, user.id)
+            if stored is None or not stored.is_active:
+                raise NotAuthenticated("Invalid or expired session")
+            stored.password_hash = new_hash
+            stored.token_version += 1
         security_event("password_changed", user_id=user.id)
+        return stored
 
     async def revoke_sessions(self, session: AsyncSession, user: User) -> None:
         user.token_version += 1

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fxdesk.auth.cookies import client_address, start_session
 from fxdesk.auth.router import accounts
-from fxdesk.db import DbSession
 from fxdesk.errors import InvalidInput
 from fxdesk.users.schemas import PASSWORD_MAX, PASSWORD_MIN, normalize_username
 
@@ -35,7 +34,7 @@ class SeedMessage(BaseModel):
 
 
 @router.post("/register", response_model=SeedRegisterOut)
-async def seed_register(body: SeedRegisterIn, request: Request, session: DbSession) -> Any:
+async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
     if not PASSWORD_MIN <= len(body.password) <= PASSWORD_MAX:
         raise InvalidInput("Length must be between 8 and 64")
     if body.confirm_password is not None and body.confirm_password != body.password:
@@ -44,7 +43,7 @@ async def seed_register(body: SeedRegisterIn, request: Request, session: DbSessi
         username = normalize_username(body.username)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    user = await accounts(request).register(session, username, body.password)
+    user = await accounts(request).register(request.app.state.database, username, body.password)
     return SeedRegisterOut(username=user.username, register_date=user.created_at)
 
 
@@ -54,10 +53,9 @@ async def seed_login(
     password: Annotated[str, Form(max_length=1024)],
     request: Request,
     response: Response,
-    session: DbSession,
 ) -> Any:
     user = await accounts(request).authenticate(
-        session, username, password, client_address(request)
+        request.app.state.database, username, password, client_address(request)
     )
     start_session(request, response, user)
     return SeedMessage(message="Logged in successfully")
