@@ -11,7 +11,9 @@ VENV := .venv/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench sync clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint typecheck pytest bench sync clean browser
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -23,6 +25,14 @@ $(CURDIR)/.tools/bin/uv:
 
 sync: .venv/.synced
 
+# The page is tested in Debian's chromium (Playwright drives it; nothing is downloaded).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 run: sync
 	$(VENV)/fxdesk serve --host $(HOST) --port $(PORT)
 
@@ -33,7 +43,7 @@ lint: sync
 typecheck: sync
 	$(VENV)/mypy src
 
-pytest: sync
+pytest: sync browser
 	$(VENV)/pytest -q
 
 test: lint typecheck pytest
