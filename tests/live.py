@@ -101,6 +101,9 @@ async def ws_client(
         sock.connect((address, int(port)))
         sock.setblocking(False)
         kwargs["sock"] = sock
+    # Unbounded by default: a test that stops reading mid-replay must still see the close frame
+    # (a paused reader would wait out the 10 s close timeout).
+    kwargs.setdefault("max_queue", None)
     async with connect(
         f"ws://{host}/api/v1/ws",
         additional_headers=headers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -28,6 +29,9 @@ class Broker:
         self.embedded: EmbeddedNats | None = None
         self.nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        # Called after every reconnection (the relay publishes its backlog at once, the hub
+        # re-creates its consumer instead of waiting for missed heartbeats).
+        self.reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def js(self) -> JetStreamContext:
@@ -79,7 +83,13 @@ class Broker:
 
         async def on_reconnected() -> None:
             NATS_RECONNECTS.inc()
-            log.info("nats_reconnected", server=str(self.nc.connected_url) if self.nc else None)
+            url = self.nc.connected_url if self.nc else None
+            log.info("nats_reconnected", server=url.netloc if url else None)
+            for listener in self.reconnect_listeners:
+                try:
+                    await listener()
+                except Exception as exc:
+                    log.warning("reconnect_listener_failed", error=str(exc))
 
         self.nc = await nats.connect(
             servers=self._servers(),

@@ -56,6 +56,11 @@ class OutboxRelay:
 
         self._poke_sub = await self.broker.nc.subscribe(POKE_SUBJECT, cb=on_poke)  # type: ignore[union-attr]
         self.database.outbox_listeners.append(self.wake)
+
+        async def on_reconnect() -> None:
+            self.wake()
+
+        self.broker.reconnect_listeners.append(on_reconnect)
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
         self.wake()  # publish whatever an earlier run left behind
 

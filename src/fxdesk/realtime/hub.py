@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from fxdesk.events.broker import Broker
@@ -88,21 +88,41 @@ class Hub:
         self.clients: set[Client] = set()
         self.caught_up = asyncio.Event()
         self._subscription: Any = None
-        self._stream_first_seq_seen = False
+        self._stream_seq = 0
+        # In-process observers of every new event (the rates cache), called after fan-out.
+        self.listeners: list[Callable[[int, Channel, str], None]] = []
 
     async def start(self) -> None:
         """Read the whole stream (the replay window), then follow it live."""
         info = await self.broker.js.stream_info(self.broker.settings.nats_stream)
         if info.state.messages == 0:
             self.caught_up.set()
+        await self._subscribe(DeliverPolicy.ALL)
+        self.broker.reconnect_listeners.append(self.resume)
+
+    async def _subscribe(self, policy: DeliverPolicy, start: int | None = None) -> None:
         self._subscription = await self.broker.js.subscribe(
             ">",
             stream=self.broker.settings.nats_stream,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=policy,
+            config=ConsumerConfig(opt_start_seq=start) if start is not None else None,
             cb=self._on_message,
             pending_msgs_limit=1_000_000,
         )
+
+    async def resume(self) -> None:
+        """After a reconnection, follow the stream from where we were, at once.
+
+        The ordered consumer would recover by itself once it missed a few heartbeats, but
+        that takes seconds; a restarted server may not even know the old consumer.
+        """
+        old = self._subscription
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
+        await self._subscribe(DeliverPolicy.BY_START_SEQUENCE, self._stream_seq + 1)
+        log.info("hub_resumed", from_stream_seq=self._stream_seq + 1)
 
     async def wait_caught_up(self, limit_seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -114,6 +134,8 @@ class Hub:
                 await self._subscription.unsubscribe()
 
     async def _on_message(self, msg: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._stream_seq = max(self._stream_seq, msg.metadata.sequence.stream)
         try:
             if not self.caught_up.is_set() and msg.metadata.num_pending == 0:
                 self.caught_up.set()
@@ -150,6 +172,11 @@ class Hub:
                 if client.pump_task is not None:
                     client.pump_task.cancel()
         EVENTS_DELIVERED.inc(delivered)
+        for listener in self.listeners:
+            try:
+                listener(seq, channel, text)
+            except Exception as exc:  # an observer's bug must not stop delivery
+                log.warning("hub_listener_failed", error=str(exc) or type(exc).__name__)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Graceful shutdown: every socket of this instance is closed with `code`."""
