@@ -63,9 +63,10 @@ def bulk_load(count: int):
 
 
 def line(name: str, result: LoadResult) -> str:
+    p50, p99 = result.percentile(0.5) * 1000, result.percentile(0.99) * 1000
     return (
-        f"{name:<44} {result.rate:>8.0f} req/s   p50 {result.percentile(0.5) * 1000:7.2f} ms"
-        f"   p99 {result.percentile(0.99) * 1000:7.2f} ms   errors {result.errors}/{result.requests}"
+        f"{name:<44} {result.rate:>8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+        f"   errors {result.errors}/{result.requests}"
     )
 
 
