@@ -118,9 +118,12 @@ async def test_chat_crosses_sockets_and_survives_a_restart(live_settings) -> Non
             assert "2000" in error["detail"]
         token = token_for(app, bob)
     again = create_app(live_settings, migrate=False)  # a new process on the same database
-    async with serving(again) as host, httpx.AsyncClient(
-        base_url=f"http://{host}", headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    async with (
+        serving(again) as host,
+        httpx.AsyncClient(
+            base_url=f"http://{host}", headers={"Authorization": f"Bearer {token}"}
+        ) as client,
+    ):
         history = (await client.get("/api/v1/chat/messages")).json()
     assert [m["text"] for m in history["items"]] == ["Привет, Боб!"]
 
