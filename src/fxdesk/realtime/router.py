@@ -99,8 +99,10 @@ async def receive_loop(
             if client.closing:
                 await _close_quietly(websocket, *client.closing)
             elif client.slow:
+                # Its socket buffers are full: the close frame goes out once it has read what
+                # it has. Wait a while for that, so it learns why (1013) instead of seeing EOF.
                 await _close_quietly(
-                    websocket, CLOSE_SLOW_CONSUMER, "slow consumer: resume with since"
+                    websocket, CLOSE_SLOW_CONSUMER, "slow consumer: resume with since", wait=15
                 )
             return
         try:
@@ -131,6 +133,6 @@ async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, use
             client.control({"type": "error", "detail": exc.detail})
 
 
-async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+async def _close_quietly(websocket: WebSocket, code: int, reason: str, wait: float = 2) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code=code, reason=reason), 2)
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), wait)
