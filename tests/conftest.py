@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,13 @@ TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ALLOWED_ORIGIN = "https://allowed.example"
 BASE_URL = "https://testserver"
 PASSWORD = "correct-horse-battery"
+
+# No test may reach cbr.ru: the rates scheduler never polls on its own, and both CBR URLs name a
+# closed loopback port. In the environment, so `fxdesk serve` subprocesses inherit it too.
+os.environ["FXDESK_RATES_AUTOSTART"] = "false"
+os.environ["FXDESK_CBR_BASE_URL"] = "http://127.0.0.1:9/scripts"
+os.environ["FXDESK_CBR_MIRROR_URL"] = "http://127.0.0.1:9/daily_json.js"
+os.environ.pop("FXDESK_APILAYER_API_KEY", None)
 
 
 @pytest.fixture(scope="session")

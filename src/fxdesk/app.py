@@ -16,6 +16,7 @@ from fxdesk.auth.tokens import TokenCodec
 from fxdesk.chat.router import router as chat_router
 from fxdesk.chat.service import post_message
 from fxdesk.compat.auth import router as seed_auth_router
+from fxdesk.compat.rates import routers as seed_rates_routers
 from fxdesk.compat.tasks import router as seed_tasks_router
 from fxdesk.config import Settings
 from fxdesk.db import Database
@@ -26,6 +27,8 @@ from fxdesk.events.relay import OutboxRelay
 from fxdesk.logging import configure_logging, get_logger
 from fxdesk.ops.middleware import RequestContextMiddleware
 from fxdesk.ops.router import router as ops_router
+from fxdesk.rates.router import router as rates_router
+from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.router import router as live_router
 from fxdesk.tasks.router import router as tasks_router
@@ -54,11 +57,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
         app.state.relay = relay
         await relay.start()
+        rates: RatesRuntime = app.state.rates
+        await rates.start(hub)  # loads the rates cache; polls CBR unless rates_autostart is off
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
             await hub.close_all(code=1001, reason="server shutting down")
+            await rates.stop()  # before the relay, so it still publishes the last run's events
             await relay.stop()
             await hub.stop()
             await broker.stop()
@@ -97,6 +103,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await post_message(session, user, text, app.state.chat_limiter)
 
     app.state.chat_handler = chat_handler
+    app.state.rates = RatesRuntime(settings, app.state.database, app.state.instance_id)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
@@ -105,10 +112,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     api.include_router(live_router)
     api.include_router(tasks_router)
     api.include_router(chat_router)
+    api.include_router(rates_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(seed_auth_router)
     app.include_router(seed_tasks_router)
+    for seed_rates_router in seed_rates_routers:
+        app.include_router(seed_rates_router)
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

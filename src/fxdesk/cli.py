@@ -1,9 +1,10 @@
-"""The `fxdesk` command: serve, migrate, user administration, health check."""
+"""The `fxdesk` command: serve, migrate, user administration, rates fetch/backfill, health check."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from datetime import date, datetime
 
 import typer
 from rich.console import Console
@@ -14,6 +15,8 @@ from fxdesk.users.models import Role
 app = typer.Typer(help="fxdesk: live CBR exchange rates, a shared task board and chat.")
 user_app = typer.Typer(help="Manage user accounts.")
 app.add_typer(user_app, name="user")
+rates_app = typer.Typer(help="Fetch and backfill the CBR rate tables.")
+app.add_typer(rates_app, name="rates")
 console = Console(stderr=True)
 
 
@@ -135,6 +138,99 @@ def healthcheck(
         console.print(f"[red]unhealthy:[/] HTTP {response.status_code}")
         raise typer.Exit(1)
     console.print("[green]healthy[/]")
+
+
+@rates_app.command("fetch")
+def rates_fetch() -> None:
+    """Fetch the newest CBR table now and store what changed, as a server's poll would."""
+    import uuid
+
+    from fxdesk.db import Database
+    from fxdesk.rates.scheduler import FetchReport, RatesScheduler, make_cbr_client
+
+    settings = _settings()
+
+    async def run() -> FetchReport:
+        database = Database(settings.resolved_database_url)
+        try:
+            await database.migrate()
+            scheduler = RatesScheduler(
+                database, settings, f"cli-{uuid.uuid4().hex}", lambda: make_cbr_client(settings)
+            )
+            return await scheduler.run_once("cli")
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    if report.status != "ok":
+        console.print(f"[red]{report.message}[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]{report.message}[/]")
+
+
+@rates_app.command("backfill")
+def rates_backfill(
+    since: datetime = typer.Option(..., formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
+    until: datetime | None = typer.Option(
+        None, formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD); default today in Moscow."
+    ),
+    pause: float = typer.Option(0.2, min=0, help="Seconds between requests to cbr.ru."),
+) -> None:
+    """Store every CBR table in force since a day; days already stored are skipped."""
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from fxdesk.db import Database
+    from fxdesk.rates.scheduler import BackfillReport, backfill, make_cbr_client
+    from fxdesk.rates.service import moscow_today
+
+    settings = _settings()
+    first = since.date()
+    last = until.date() if until else moscow_today()
+    if first > last:
+        console.print(f"[red]--since {first} is after the end date {last}[/]")
+        raise typer.Exit(2)
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("backfill", total=(last - first).days + 1)
+
+        def advance(day: date, what: str) -> None:
+            progress.update(task, advance=1, description=f"{day.isoformat()} {what}")
+
+        async def run() -> BackfillReport:
+            database = Database(settings.resolved_database_url)
+            try:
+                await database.migrate()
+                return await backfill(
+                    database,
+                    settings,
+                    lambda: make_cbr_client(settings),
+                    first,
+                    last,
+                    holder=f"cli-{uuid.uuid4().hex}",
+                    progress=advance,
+                    pause_seconds=pause,
+                )
+            finally:
+                await database.dispose()
+
+        report = asyncio.run(run())
+    console.print(
+        f"{report.days} days: {report.skipped} already stored, {report.fetched} fetched, "
+        f"{report.tables_added} new tables, {len(report.failed)} failed"
+    )
+    if report.failed:
+        console.print(
+            "[red]Failed days (run the same command again to retry them):[/] "
+            + ", ".join(day.isoformat() for day in report.failed[:20])
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     cookie_secure: bool = True
     apilayer_api_key: str | None = Field(default=None, repr=False)
+    apilayer_base_url: str = "https://api.apilayer.com/exchangerates_data"
+    # Off: no automatic polling (tests, or an instance that must never call out); fetches then
+    # happen only through POST /api/v1/rates/refresh, /tasks/run or `fxdesk rates fetch`.
+    rates_autostart: bool = True
+    rates_poll_jitter_seconds: float = Field(default=30.0, ge=0)
+    cbr_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    cbr_retries: int = Field(default=3, ge=0, le=10)
+    cbr_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     log_file: bool = False

@@ -2,6 +2,7 @@
 
 from fxdesk.chat.models import ChatMessage
 from fxdesk.events.models import Lease, OutboxEvent
+from fxdesk.rates.models import Currency, FetchLog, ManualRate, Rate, RateRevision  # noqa: F401
 from fxdesk.tasks.models import Task, TaskHistory
 from fxdesk.users.models import User
 

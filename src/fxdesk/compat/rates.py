@@ -1,0 +1,191 @@
+"""Seed-compatible currency and rate routes, /tasks/run and WS /ws/rates, over the rates domain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+from fxdesk.auth.dependencies import AdminUser, CurrentUser
+from fxdesk.db import DbSession
+from fxdesk.errors import BadRequest
+from fxdesk.events.schemas import Channel
+from fxdesk.logging import get_logger
+from fxdesk.rates import service
+from fxdesk.rates.conversion import decimal_text, parse_amount
+from fxdesk.rates.converter import convert_cbr
+from fxdesk.rates.dependencies import AdminUnlocked, Rates
+from fxdesk.rates.exceptions import CurrencyNotFound
+from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
+from fxdesk.realtime.hub import Client, Hub
+from fxdesk.realtime.router import authenticate_websocket, receive_loop, refuse
+
+currency_router = APIRouter(prefix="/currency", tags=["seed"])
+rates_router = APIRouter(prefix="/rates", tags=["seed"])
+tasks_router = APIRouter(prefix="/tasks", tags=["seed"])
+socket_router = APIRouter(tags=["seed"])
+log = get_logger("fxdesk.compat.rates")
+
+RATE_EVENTS = frozenset({"rate_created", "rate_updated", "rate_deleted"})
+RateId = Annotated[int, Query(alias="rate_id", ge=1, le=2**62)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+
+
+class SeedCurrencies(BaseModel):
+    currencies: list[str]
+
+
+class SeedConvertIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    amount: StrictInt | StrictFloat | StrictStr = Field(examples=[100])
+    currency_code1: StrictStr = Field(max_length=16, examples=["USD"])
+    currency_code2: StrictStr = Field(max_length=16, examples=["EUR"])
+
+
+class SeedMessage(BaseModel):
+    message: str
+
+
+class SeedRunOut(BaseModel):
+    status: str
+    message: str
+
+
+class SeedRateRow(BaseModel):
+    """`value` is the per-unit rate; `manual` tells the admin's rates from CBR's."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    code: str
+    name: str
+    value: str
+    created_at: Any
+    manual: bool
+
+
+@currency_router.get("/get_currency_codes", response_model=SeedCurrencies)
+async def currency_codes(user: CurrentUser, rates: Rates) -> Any:
+    snapshot = await rates.cache.current()
+    return {"currencies": rates.cache.codes(snapshot)}
+
+
+@currency_router.post("/convert", response_model=SeedMessage)
+async def seed_convert(
+    body: SeedConvertIn, user: CurrentUser, rates: Rates, session: DbSession
+) -> Any:
+    # Echo the amount as the client wrote it; compute with its exact decimal value.
+    echoed = repr(body.amount) if isinstance(body.amount, float) else str(body.amount).strip()
+    amount = parse_amount(body.amount)
+    conversion, _ = await convert_cbr(
+        rates.cache, session, amount, body.currency_code1, body.currency_code2, None
+    )
+    return {
+        "message": f"{echoed} of {conversion.source} is "
+        f"{decimal_text(conversion.result)} of {conversion.target}"
+    }
+
+
+@rates_router.get("/get", response_model=list[SeedRateRow])
+async def seed_rates(
+    user: CurrentUser, session: DbSession, limit: Limit = 100, offset: Offset = 0
+) -> Any:
+    """Rate rows, newest first: manual rates, then CBR's by table date."""
+    return await service.list_rate_rows(session, limit, offset)
+
+
+@rates_router.get("/get/code", response_model=list[SeedRateRow])
+async def seed_rates_of_code(
+    user: CurrentUser,
+    session: DbSession,
+    code: Annotated[str, Query(max_length=16)],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Any:
+    """One currency's history, newest first."""
+    code = code.strip().upper()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise CurrencyNotFound()
+    await service.require_code(session, code)
+    return await service.list_rate_rows(session, limit, offset, code=code)
+
+
+@rates_router.post("/create", response_model=SeedRateRow)
+async def seed_create(body: ManualRateIn, admin: AdminUser, session: DbSession) -> Any:
+    row = await service.create_manual(session, admin, body.code, body.name, body.value)
+    return service.manual_payload(row)
+
+
+@rates_router.patch("/update", response_model=SeedRateRow)
+async def seed_update(
+    rate_id: RateId, body: ManualRatePatch, admin: AdminUser, session: DbSession
+) -> Any:
+    if body.name is None and body.value is None:
+        raise BadRequest("You must provide at least one parameter")
+    row = await service.update_manual(session, admin, rate_id, body.name, body.value)
+    return service.manual_payload(row)
+
+
+@rates_router.delete("/delete", status_code=204)
+async def seed_delete(rate_id: RateId, admin: AdminUser, session: DbSession) -> Response:
+    await service.delete_manual(session, admin, rate_id)
+    return Response(status_code=204)
+
+
+@tasks_router.post("/run", response_model=SeedRunOut)
+async def seed_run(admin: AdminUnlocked, rates: Rates) -> Any:
+    """Run the fetch job now; the message says how many rows changed."""
+    report = await rates.scheduler.run_once("manual")
+    report.raise_for_status()
+    return {"status": "success", "message": report.message}
+
+
+def rate_events_only(text: str) -> str | None:
+    """The hub's frame, passed on untouched if it is a rate event; anything else is dropped."""
+    try:
+        event = json.loads(text).get("event")
+    except (ValueError, AttributeError):
+        return None
+    return text if event in RATE_EVENTS else None
+
+
+@socket_router.websocket("/ws/rates")
+async def seed_rates_socket(websocket: WebSocket) -> None:
+    user = await authenticate_websocket(websocket)
+    if user is None:
+        await refuse(websocket, "origin or session refused")
+        return
+    hub: Hub = websocket.app.state.hub
+    await websocket.accept()
+    client = Client(
+        send=websocket.send_text,
+        limit=websocket.app.state.settings.ws_queue_size,
+        user_id=user.id,
+        transform=rate_events_only,
+    )
+    hub.add(client)
+    hub.subscribe(client, frozenset({Channel.rates}), since=None)
+    pump = asyncio.create_task(client.pump(), name=f"ws-rates-{user.id}")
+    client.pump_task = pump
+    log.info("ws_rates_connected", user_id=user.id)
+
+    async def ignore(_text: str) -> None:
+        """The seed's socket only speaks; whatever a client says is not an instruction."""
+
+    try:
+        await receive_loop(websocket, client, pump, ignore)
+    finally:
+        hub.remove(client)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
+        log.info("ws_rates_disconnected", user_id=user.id, slow=client.slow)
+
+
+routers = (currency_router, rates_router, tasks_router, socket_router)

@@ -1,0 +1,82 @@
+"""Request plumbing of the rates routes: the runtime, the admin check for fetch routes, ETags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fxdesk.auth.dependencies import CurrentUserUnlocked
+from fxdesk.errors import InvalidInput, PermissionDenied
+from fxdesk.rates import service
+from fxdesk.rates.cache import Encoded, RatesCache
+from fxdesk.rates.conversion import parse_code
+from fxdesk.rates.runtime import RatesRuntime
+from fxdesk.rates.service import RateTable
+from fxdesk.users.models import Role, User
+
+CACHE_CONTROL = "private, no-cache"  # per user, and always revalidated: the ETag makes it cheap
+
+
+def get_rates(request: Request) -> RatesRuntime:
+    runtime: RatesRuntime = request.app.state.rates
+    return runtime
+
+
+Rates = Annotated[RatesRuntime, Depends(get_rates)]
+
+
+async def require_admin_unlocked(user: CurrentUserUnlocked) -> User:
+    """Admin, checked through a read session: a fetch writes in transactions of its own, and
+    SQLite's single writer must not be held by the request while it waits for cbr.ru."""
+    if user.role != Role.admin:
+        raise PermissionDenied()
+    return user
+
+
+AdminUnlocked = Annotated[User, Depends(require_admin_unlocked)]
+
+
+def _matches(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/"x" matches "x"."""
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def etag_response(request: Request, encoded: Encoded) -> Response:
+    headers = {"ETag": encoded.etag, "Cache-Control": CACHE_CONTROL}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _matches(if_none_match, encoded.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(encoded.body, media_type="application/json", headers=headers)
+
+
+def known_code(raw: str, codes: list[str], *, field: str) -> str:
+    code = parse_code(raw, field=field)
+    if code not in codes:
+        raise InvalidInput(f"Unknown {field}: {code} (see /api/v1/currencies)")
+    return code
+
+
+async def table_as_of(
+    cache: RatesCache, session: AsyncSession, on: dt.date
+) -> tuple[RateTable | None, RateTable | None]:
+    """(table in force on `on`, the one before it): from memory when the window covers `on`."""
+    snapshot = await cache.current()
+    hit = cache.window_as_of(snapshot, on)
+    if hit is not None:
+        return hit
+    table = await service.load_table_as_of(session, on)
+    if table is None:
+        return None, None
+    previous = await service.load_table_as_of(session, table.date - dt.timedelta(days=1))
+    return table, previous

@@ -1,0 +1,239 @@
+"""Main API rates routes: currencies, tables, series, convert, manual rates, refresh, status.
+
+Every figure is a JSON string; reads carry an ETag and honour If-None-Match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import select
+
+from fxdesk.auth.dependencies import AdminUser, CurrentUser
+from fxdesk.db import DbSession, utcnow
+from fxdesk.errors import BadRequest, InvalidInput, NotFound
+from fxdesk.events.models import Lease
+from fxdesk.rates import service
+from fxdesk.rates.cache import encode, series_points, table_payload
+from fxdesk.rates.conversion import BASE_CODE, parse_amount
+from fxdesk.rates.converter import conversion_payload
+from fxdesk.rates.dependencies import AdminUnlocked, Rates, etag_response, known_code, table_as_of
+from fxdesk.rates.scheduler import LEASE_NAME
+from fxdesk.rates.schemas import (
+    AsOfOut,
+    ConversionOut,
+    CurrenciesOut,
+    LatestOut,
+    ManualRateIn,
+    ManualRateOut,
+    ManualRatePatch,
+    RefreshOut,
+    SeriesOut,
+    StatusOut,
+)
+
+router = APIRouter(tags=["rates"])
+
+MAX_SERIES_DAYS = 366
+DEFAULT_SERIES_DAYS = 30
+MAX_SERIES_CODES = 60
+
+Base = Annotated[
+    str,
+    Query(
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Za-z]{3}$",
+        description="Express rates in this currency (default RUB)",
+    ),
+]
+ManualId = Annotated[int, Path(ge=1, le=2**62)]
+ATTEMPT_COLUMNS = (
+    "id",
+    "started_at",
+    "finished_at",
+    "trigger",
+    "source",
+    "requested_date",
+    "outcome",
+    "body_hash",
+    "table_date",
+    "rows_changed",
+    "error",
+)
+
+
+@router.get("/currencies", response_model=CurrenciesOut)
+async def currencies(request: Request, user: CurrentUser, rates: Rates) -> Response:
+    """Every currency CBR has published here, plus RUB."""
+    snapshot = await rates.cache.current()
+    return etag_response(request, rates.cache.currencies(snapshot))
+
+
+@router.get("/rates/latest", response_model=LatestOut)
+async def latest(
+    request: Request, user: CurrentUser, rates: Rates, base: Base = BASE_CODE
+) -> Response:
+    """The table in force today (Moscow), and `next` when tomorrow's is already published."""
+    snapshot = await rates.cache.current()
+    known_code(base, rates.cache.codes(snapshot), field="base currency")
+    return etag_response(request, rates.cache.latest(snapshot, base.upper()))
+
+
+@router.get("/rates/series", response_model=SeriesOut)
+async def series(
+    request: Request,
+    user: CurrentUser,
+    rates: Rates,
+    session: DbSession,
+    codes: Annotated[str, Query(min_length=3, max_length=400, examples=["USD,EUR"])],
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    base: Base = BASE_CODE,
+) -> Response:
+    """Each code's rate on every table date between `start` and `end` (at most 366 days)."""
+    end = end or rates.today()
+    start = start or end - dt.timedelta(days=DEFAULT_SERIES_DAYS)
+    if start > end:
+        raise InvalidInput("start must not be after end")
+    if (end - start).days > MAX_SERIES_DAYS:
+        raise InvalidInput(f"The range may span at most {MAX_SERIES_DAYS} days")
+    snapshot = await rates.cache.current()
+    known = sorted({*snapshot.currencies, BASE_CODE})
+    wanted: list[str] = []
+    for raw in codes.split(","):
+        code = known_code(raw, known, field="currency code")
+        if code not in wanted:
+            wanted.append(code)
+    if len(wanted) > MAX_SERIES_CODES:
+        raise InvalidInput(f"At most {MAX_SERIES_CODES} codes")
+    base = known_code(base, known, field="base currency")
+    rows = await service.load_series(session, sorted({*wanted, base}), start, end)
+    points = series_points(rows, wanted, base)
+    payload = {
+        "base": base,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "codes": wanted,
+        "series": points,
+    }
+    return etag_response(request, encode(payload))
+
+
+@router.get("/rates/status", response_model=StatusOut)
+async def status(user: CurrentUser, rates: Rates, session: DbSession) -> Any:
+    """The last fetch attempts, their outcome and the next planned run."""
+    attempts = await service.recent_fetches(session, 20)
+    snapshot = await rates.cache.current()
+    lease = await session.scalar(select(Lease).where(Lease.name == LEASE_NAME))
+    return {
+        "today": rates.today(),
+        "latest_date": snapshot.tables[0].date if snapshot.tables else None,
+        "autostart": rates.settings.rates_autostart,
+        "poll_seconds": rates.settings.rates_poll_seconds,
+        # Another instance's run shows as a live lease; a dead holder's lease has expired.
+        "running": rates.scheduler.running or (lease is not None and lease.expires_at > utcnow()),
+        "next_run_at": rates.scheduler.next_run_at,
+        "attempts": [
+            {column: getattr(row, column) for column in ATTEMPT_COLUMNS} for row in attempts
+        ],
+    }
+
+
+@router.post("/rates/refresh", response_model=RefreshOut)
+async def refresh(admin: AdminUnlocked, rates: Rates) -> Any:
+    """Run the fetch job now (admin); 409 while another instance fetches, 503 if CBR fails."""
+    report = await rates.scheduler.run_once("manual")
+    report.raise_for_status()
+    return {
+        "status": report.status,
+        "outcome": report.outcome,
+        "source": report.source,
+        "table_date": report.table_date,
+        "rows_changed": report.rows_changed,
+        "message": report.message,
+    }
+
+
+# --- manual rates --------------------------------------------------------------------------
+
+
+@router.get("/rates/manual", response_model=list[ManualRateOut])
+async def list_manual(
+    user: CurrentUser,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    rows, _ = await service.list_manual(session, limit, offset)
+    return [service.manual_payload(row) for row in rows]
+
+
+@router.post("/rates/manual", response_model=ManualRateOut, status_code=201)
+async def create_manual(body: ManualRateIn, admin: AdminUser, session: DbSession) -> Any:
+    row = await service.create_manual(session, admin, body.code, body.name, body.value)
+    return service.manual_payload(row)
+
+
+@router.patch("/rates/manual/{rate_id}", response_model=ManualRateOut)
+async def update_manual(
+    rate_id: ManualId, body: ManualRatePatch, admin: AdminUser, session: DbSession
+) -> Any:
+    if body.name is None and body.value is None:
+        raise BadRequest("You must provide at least one parameter")
+    row = await service.update_manual(session, admin, rate_id, body.name, body.value)
+    return service.manual_payload(row)
+
+
+@router.delete("/rates/manual/{rate_id}", status_code=204)
+async def delete_manual(rate_id: ManualId, admin: AdminUser, session: DbSession) -> Response:
+    await service.delete_manual(session, admin, rate_id)
+    return Response(status_code=204)
+
+
+# --- as-of (after the fixed /rates/... paths, which it would otherwise swallow) -------------
+
+
+@router.get("/rates/{date}", response_model=AsOfOut)
+async def as_of(
+    request: Request,
+    date: dt.date,
+    user: CurrentUser,
+    rates: Rates,
+    session: DbSession,
+    base: Base = BASE_CODE,
+) -> Response:
+    """The table in force on `date`: the newest one dated on or before it."""
+    table, previous = await table_as_of(rates.cache, session, date)
+    if table is None:
+        raise NotFound(f"No CBR table is stored for {date.isoformat()} or any day before")
+    base = known_code(base, table.codes(), field="base currency")
+    snapshot = await rates.cache.current()
+    payload = {
+        "requested_date": date.isoformat(),
+        **table_payload(table, previous, base, snapshot.currencies),
+    }
+    return etag_response(request, encode(payload))
+
+
+# --- conversion ----------------------------------------------------------------------------
+
+
+@router.get("/convert", response_model=ConversionOut)
+async def convert(
+    request: Request,
+    user: CurrentUser,
+    rates: Rates,
+    session: DbSession,
+    source: Annotated[str, Query(alias="from", max_length=16, examples=["USD"])],
+    to: Annotated[str, Query(max_length=16, examples=["EUR"])],
+    amount: Annotated[str, Query(max_length=64, examples=["100"])],
+    date: dt.date | None = None,
+    provider: Literal["cbr", "apilayer"] = "cbr",
+) -> Response:
+    """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
+    value = parse_amount(amount)
+    payload = await conversion_payload(rates, session, value, source, to, date, provider)
+    return etag_response(request, encode(payload))

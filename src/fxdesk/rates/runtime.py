@@ -1,0 +1,58 @@
+"""One instance's rates machinery: the cache, the scheduler, and how they hook into the app."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+
+from fxdesk.config import Settings
+from fxdesk.db import Database, utcnow
+from fxdesk.rates.cache import RatesCache
+from fxdesk.rates.cbr import CbrClient
+from fxdesk.rates.scheduler import RatesScheduler, make_cbr_client
+from fxdesk.rates.service import moscow_today
+from fxdesk.realtime.hub import Hub
+
+
+class RatesRuntime:
+    """Built by create_app; started after the hub, stopped before the relay.
+
+    `cbr_transport` and `apilayer_transport` let tests (and nothing else) put a fake upstream
+    under the real HTTP clients; `clock` lets them move "now".
+    """
+
+    def __init__(self, settings: Settings, database: Database, instance_id: str) -> None:
+        self.settings = settings
+        self.database = database
+        self.cbr_transport: httpx.AsyncBaseTransport | None = None
+        self.apilayer_transport: httpx.AsyncBaseTransport | None = None
+        self.clock = utcnow
+        self.cache = RatesCache(database, clock=lambda: self.clock())
+        self.scheduler = RatesScheduler(
+            database,
+            settings,
+            holder=instance_id,
+            client_factory=self.cbr_client,
+            after_run=self.cache.reload,
+            today=self.today,
+        )
+        self._hub: Hub | None = None
+
+    def cbr_client(self) -> CbrClient:
+        return make_cbr_client(self.settings, self.cbr_transport)
+
+    def today(self) -> dt.date:
+        return moscow_today(self.clock())
+
+    async def start(self, hub: Hub) -> None:
+        self._hub = hub
+        hub.listeners.append(self.cache.on_hub_event)
+        await self.cache.start()
+        await self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.cache.stop()
+        if self._hub is not None and self.cache.on_hub_event in self._hub.listeners:
+            self._hub.listeners.remove(self.cache.on_hub_event)

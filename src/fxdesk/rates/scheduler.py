@@ -1,0 +1,385 @@
+"""The CBR fetch job (scheduled, under a DB lease, never overlapping) and the backfill.
+
+It runs at start and every poll interval plus jitter; one instance at a time holds the lease;
+runs of one instance queue on a lock; every attempt lands in fetch_log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+from prometheus_client import Counter
+
+from fxdesk.config import Settings
+from fxdesk.db import Database, utcnow
+from fxdesk.events.lease import acquire_lease, release_lease
+from fxdesk.logging import get_logger
+from fxdesk.rates import service
+from fxdesk.rates.cbr import CbrClient, CbrError, CbrTable
+from fxdesk.rates.exceptions import FetchBusy, FetchFailed
+
+log = get_logger("fxdesk.rates.scheduler")
+
+LEASE_NAME = "rates-fetch"
+PRUNE_EVERY = dt.timedelta(days=1)
+_jitter = random.SystemRandom()
+
+RATES_FETCHES = Counter(
+    "fxdesk_rates_fetches_total", "CBR fetch attempts by source and outcome", ["source", "outcome"]
+)
+
+Trigger = Literal["schedule", "manual", "cli", "backfill"]
+ClientFactory = Callable[[], CbrClient]
+
+
+def mirror_daily_url(setting: str) -> str:
+    """FXDESK_CBR_MIRROR_URL may name the site root; the client wants its daily_json.js."""
+    return setting if setting.endswith(".js") else setting.rstrip("/") + "/daily_json.js"
+
+
+def make_cbr_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> CbrClient:
+    return CbrClient(
+        settings.cbr_base_url,
+        mirror_daily_url(settings.cbr_mirror_url),
+        transport=transport,
+        timeout=settings.cbr_timeout_seconds,
+        retries=settings.cbr_retries,
+        backoff=settings.cbr_backoff_seconds,
+    )
+
+
+def lease_ttl(settings: Settings) -> float:
+    """Longer than the slowest possible run (cbr.ru, the mirror, English names, all retried)."""
+    one_source = settings.cbr_timeout_seconds * (settings.cbr_retries + 1) + 10.0 * (
+        settings.cbr_retries
+    )
+    return 3 * one_source + 60.0
+
+
+@dataclass(slots=True)
+class FetchReport:
+    """What one run did; `status` busy means another instance holds the lease."""
+
+    trigger: Trigger
+    status: Literal["ok", "busy", "recent", "failed"]
+    outcome: str | None = None
+    source: str | None = None
+    table_date: dt.date | None = None
+    rows_changed: int = 0
+    error: str | None = None
+    extra_tables: list[dt.date] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        if self.status == "busy":
+            return FetchBusy.detail
+        if self.status == "recent":
+            return "Skipped: another instance fetched the rates moments ago"
+        if self.status == "failed":
+            return f"Fetching the CBR rates failed: {self.error}"
+        assert self.table_date is not None
+        return (
+            f"CBR table of {self.table_date.isoformat()} from {self.source}: "
+            f"{self.outcome}, {self.rows_changed} rows changed"
+        )
+
+    def raise_for_status(self) -> None:
+        if self.status == "busy":
+            raise FetchBusy()
+        if self.status == "failed":
+            raise FetchFailed(self.message)
+
+
+class RatesScheduler:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        holder: str,
+        client_factory: ClientFactory,
+        *,
+        after_run: Callable[[], Awaitable[object]] | None = None,
+        today: Callable[[], dt.date] = service.moscow_today,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.holder = holder
+        self.client_factory = client_factory
+        self.after_run = after_run
+        self.today = today
+        self.next_run_at: dt.datetime | None = None
+        self.running = False
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune: dt.datetime | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.settings.rates_autostart:
+            self._task = asyncio.create_task(self._loop(), name="rates-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.next_run_at = None
+
+    def _next_delay(self) -> float:
+        return self.settings.rates_poll_seconds + _jitter.uniform(
+            0, self.settings.rates_poll_jitter_seconds
+        )
+
+    async def _loop(self) -> None:
+        delay = 0.0  # at start: a fresh instance should not serve yesterday's table for 10 min
+        while True:
+            self.next_run_at = utcnow() + dt.timedelta(seconds=delay)
+            await asyncio.sleep(delay)
+            try:
+                await self.run_once("schedule")
+                await self._prune_now_and_then()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any one bad run
+                log.error("rates_run_crashed", error=str(exc) or type(exc).__name__, exc_info=exc)
+            delay = self._next_delay()
+
+    async def _prune_now_and_then(self) -> None:
+        now = utcnow()
+        if self._last_prune is None or now - self._last_prune > PRUNE_EVERY:
+            self._last_prune = now
+            async with self.database.session() as session:
+                await service.prune_fetch_log(session, now)
+
+    # --- one run ---------------------------------------------------------------------------
+
+    async def run_once(self, trigger: Trigger = "manual") -> FetchReport:
+        """Fetch the newest table and store what changed, unless another instance is at it."""
+        async with self._lock:  # runs of one instance queue up; they never overlap
+            if not await acquire_lease(
+                self.database, LEASE_NAME, self.holder, lease_ttl(self.settings)
+            ):
+                log.info("rates_fetch_skipped", reason="lease held elsewhere", trigger=trigger)
+                report = FetchReport(trigger, "busy")
+            else:
+                self.running = True
+                try:
+                    if trigger == "schedule" and await self._fetched_recently():
+                        # Every instance ticks; the first one in each interval does the work.
+                        report = FetchReport(trigger, "recent")
+                    else:
+                        report = await self._fetch_and_store(trigger)
+                finally:
+                    self.running = False
+                    with contextlib.suppress(Exception):
+                        await release_lease(self.database, LEASE_NAME, self.holder)
+        if self.after_run is not None:
+            try:
+                await self.after_run()
+            except Exception as exc:
+                log.warning("rates_after_run_failed", error=str(exc) or type(exc).__name__)
+        return report
+
+    async def _fetch_and_store(self, trigger: Trigger) -> FetchReport:
+        async with self.client_factory() as client:
+            table = await self._newest_table(client, trigger)
+            if isinstance(table, str):
+                return FetchReport(trigger, "failed", error=table)
+            names = await self._english_names(client, table)
+            result = await self.store_table(table, names, trigger)
+            report = FetchReport(
+                trigger,
+                "ok",
+                outcome=result.outcome,
+                source=table.source,
+                table_date=table.date,
+                rows_changed=result.rows_changed,
+            )
+            today = self.today()
+            if table.date > today and not await self._has_table_for(today):
+                # A first run after CBR published tomorrow's table: today's is needed too.
+                try:
+                    earlier = await client.daily(today)
+                except CbrError as exc:
+                    await self.log_failure(trigger, "cbr", exc, today)
+                else:
+                    extra = await self.store_table(earlier, names, trigger, requested=today)
+                    report.rows_changed += extra.rows_changed
+                    report.extra_tables.append(earlier.date)
+        log.info(
+            "rates_fetched",
+            trigger=trigger,
+            source=report.source,
+            table_date=str(report.table_date),
+            outcome=report.outcome,
+            rows_changed=report.rows_changed,
+        )
+        return report
+
+    async def _newest_table(self, client: CbrClient, trigger: Trigger) -> CbrTable | str:
+        """cbr.ru first, the mirror only when cbr.ru keeps failing; else the error text.
+
+        Each failed source is a fetch_log row of its own.
+        """
+        try:
+            return await client.daily()
+        except CbrError as exc:
+            await self.log_failure(trigger, "cbr", exc)
+            primary = str(exc)
+        try:
+            return await client.mirror_daily()
+        except CbrError as exc:
+            await self.log_failure(trigger, "mirror", exc)
+            return f"cbr.ru: {primary}; mirror: {exc}"
+
+    async def _english_names(self, client: CbrClient, table: CbrTable) -> dict[str, str]:
+        """English names, asked for once per new table and only if some currency lacks one."""
+        async with self.database.session(write=False) as session:
+            if await service.has_table(session, table.date):
+                return {}  # a repeated poll: no second request for every unchanged table
+            known = {c.code: c.name_en for c in await service.load_currencies(session)}
+        if all(known.get(rate.code) for rate in table.rates):
+            return {}
+        try:
+            return await client.daily_english(table.date)
+        except CbrError as exc:  # names are a nicety: the rates are stored regardless
+            log.info("rates_english_names_unavailable", error=str(exc))
+            return {}
+
+    async def store_table(
+        self,
+        table: CbrTable,
+        names: dict[str, str],
+        trigger: Trigger,
+        requested: dt.date | None = None,
+    ) -> service.IngestResult:
+        started = utcnow()
+        async with self.database.session() as session:
+            result = await service.ingest_table(session, table, names)
+            await service.record_fetch(
+                session,
+                started_at=started,
+                trigger=trigger,
+                source=table.source,
+                requested_date=requested,
+                outcome=result.outcome,
+                body_hash=table.body_hash,
+                table_date=table.date,
+                rows_changed=result.rows_changed,
+            )
+        RATES_FETCHES.labels(table.source, result.outcome).inc()
+        return result
+
+    async def log_failure(
+        self, trigger: Trigger, source: str, exc: CbrError, requested: dt.date | None = None
+    ) -> None:
+        log.warning("rates_fetch_failed", trigger=trigger, source=source, error=str(exc))
+        RATES_FETCHES.labels(source, "failed").inc()
+        async with self.database.session() as session:
+            await service.record_fetch(
+                session,
+                started_at=utcnow(),
+                trigger=trigger,
+                source=source,
+                requested_date=requested,
+                outcome="failed",
+                error=str(exc),
+            )
+
+    async def _fetched_recently(self) -> bool:
+        """True when some instance got an answer within the last half poll interval."""
+        since = utcnow() - dt.timedelta(seconds=self.settings.rates_poll_seconds / 2)
+        async with self.database.session(write=False) as session:
+            return await service.fetched_since(session, since)
+
+    async def _has_table_for(self, day: dt.date) -> bool:
+        async with self.database.session(write=False) as session:
+            return await service.table_date_as_of(session, day) is not None
+
+
+# --- backfill ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BackfillReport:
+    days: int = 0
+    skipped: int = 0
+    fetched: int = 0
+    tables_added: int = 0
+    failed: list[dt.date] = field(default_factory=list)
+
+
+Progress = Callable[[dt.date, str], None]
+
+
+async def backfill(
+    database: Database,
+    settings: Settings,
+    client_factory: ClientFactory,
+    since: dt.date,
+    until: dt.date,
+    *,
+    holder: str,
+    progress: Progress | None = None,
+    pause_seconds: float = 0.0,
+    lease_wait_seconds: float = 120.0,
+) -> BackfillReport:
+    """Store every table in force between two days; resumable and idempotent.
+
+    One XML_daily?date_req= request per calendar day not yet covered: a day that already has a
+    table, or that an earlier backfill resolved (a weekend answers with Friday's table), is
+    skipped. Each day is stored in its own transaction under the fetch lease, so an interrupted
+    backfill resumes where it stopped and a running server's polls interleave with it.
+    """
+    if since > until:
+        raise ValueError("--since is after the end date")
+    async with database.session(write=False) as session:
+        covered = await service.covered_days(session, since, until)
+    days = [since + dt.timedelta(days=n) for n in range((until - since).days + 1)]
+    report = BackfillReport(days=len(days))
+    scheduler = RatesScheduler(database, settings, holder, client_factory)
+    ttl = lease_ttl(settings)
+    async with client_factory() as client:
+        for day in days:
+            if day in covered:
+                report.skipped += 1
+                if progress:
+                    progress(day, "skipped")
+                continue
+            waited = 0.0
+            while not await acquire_lease(database, LEASE_NAME, holder, ttl):
+                if waited >= lease_wait_seconds:
+                    raise FetchBusy()
+                await asyncio.sleep(1.0)
+                waited += 1.0
+            try:
+                try:
+                    table = await client.daily(day)
+                except CbrError as exc:
+                    await scheduler.log_failure("backfill", "cbr", exc, day)
+                    report.failed.append(day)
+                    if progress:
+                        progress(day, "failed")
+                    continue
+                result = await scheduler.store_table(table, {}, "backfill", requested=day)
+            finally:
+                await release_lease(database, LEASE_NAME, holder)
+            report.fetched += 1
+            if result.inserted and result.outcome in ("published", "history"):
+                report.tables_added += 1
+            if progress:
+                progress(day, f"{table.date.isoformat()}: {result.outcome}")
+            if pause_seconds:
+                await asyncio.sleep(pause_seconds)
+    return report

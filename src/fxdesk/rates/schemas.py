@@ -1,0 +1,167 @@
+"""Request bodies and (documented) response shapes of the rates API; figures are strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from fxdesk.errors import InvalidInput
+from fxdesk.rates.conversion import parse_amount
+
+
+def _positive_decimal(raw: object) -> Decimal:
+    try:
+        return parse_amount(raw, field="value")
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
+
+
+# A JSON number or a string; > 0, finite, <= 1e15. Parsed from text, so 0.1 stays 0.1.
+PositiveDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_positive_decimal),
+    Field(examples=["75.5273"], json_schema_extra={"type": ["string", "number"]}),
+]
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$"),
+]
+RateName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class ManualRateIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: CurrencyCode
+    name: RateName
+    value: PositiveDecimal
+
+
+class ManualRatePatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: RateName | None = None
+    value: PositiveDecimal | None = None
+
+
+class ManualRateOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    value: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: int | None
+    manual: bool = True
+
+
+class TableRow(BaseModel):
+    code: str
+    num_code: str | None
+    name: str
+    name_en: str
+    nominal: int = Field(description="CBR's nominal: `value` is RUB per this many units")
+    value: str = Field(description="RUB per `nominal` units, exactly as CBR published it")
+    rate: str = Field(description="Units of `base` per one unit, 10 significant digits")
+    rate_unrounded: str
+    previous_rate: str | None
+    source: str
+
+
+class TableOut(BaseModel):
+    date: dt.date = Field(description="The date the CBR table carries (a Moscow date)")
+    base: str
+    source: str
+    previous_date: dt.date | None
+    count: int
+    rates: list[TableRow]
+
+
+class LatestOut(TableOut):
+    today: dt.date = Field(description="Today in Moscow")
+    next: TableOut | None = Field(description="Tomorrow's table when CBR has published it")
+
+
+class AsOfOut(TableOut):
+    requested_date: dt.date
+
+
+class SeriesPoint(BaseModel):
+    date: dt.date
+    rate: str
+    nominal: int
+    value: str
+
+
+class SeriesOut(BaseModel):
+    base: str
+    start: dt.date
+    end: dt.date
+    codes: list[str]
+    series: dict[str, list[SeriesPoint]]
+
+
+class CurrencyOut(BaseModel):
+    code: str
+    cbr_id: str | None
+    num_code: str | None
+    name_ru: str
+    name_en: str
+    nominal: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+
+
+class CurrenciesOut(BaseModel):
+    count: int
+    currencies: list[CurrencyOut]
+
+
+class ConversionOut(BaseModel):
+    provider: str
+    from_: str = Field(alias="from")
+    to: str
+    amount: str
+    date: dt.date | None = Field(description="Date of the table both legs came from")
+    requested_date: dt.date | None
+    rate: str = Field(description="Units of `to` per one `from`, 10 significant digits")
+    rate_unrounded: str
+    result: str = Field(description="Rounded once, to the target's ISO 4217 minor units")
+    result_unrounded: str
+    minor_units: int
+
+
+class FetchAttemptOut(BaseModel):
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    trigger: str
+    source: str
+    requested_date: dt.date | None
+    outcome: str
+    body_hash: str | None
+    table_date: dt.date | None
+    rows_changed: int
+    error: str | None
+
+
+class StatusOut(BaseModel):
+    today: dt.date
+    latest_date: dt.date | None
+    autostart: bool
+    poll_seconds: int
+    running: bool
+    next_run_at: dt.datetime | None
+    attempts: list[FetchAttemptOut]
+
+
+class RefreshOut(BaseModel):
+    status: str
+    outcome: str | None
+    source: str | None
+    table_date: dt.date | None
+    rows_changed: int
+    message: str

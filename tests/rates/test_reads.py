@@ -1,0 +1,319 @@
+"""Reading rates over /api/v1: latest, as-of, series, currencies, convert, ETags, APILayer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fxdesk.config import Settings
+from fxdesk.events.nats_server import EmbeddedNats
+from tests.rates.conftest import (
+    FakeCbr,
+    moscow_noon,
+    rates_settings,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, loaded_template: Path, nats_server: EmbeddedNats) -> Settings:
+    """Every test here starts with the 2026-03-19 and 2026-04-25 tables stored."""
+    return rates_settings(tmp_path, loaded_template, nats_server.url)
+
+
+@pytest.fixture
+def loaded(fake_cbr: FakeCbr) -> FakeCbr:
+    return fake_cbr
+
+
+def row_of(table: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(row for row in table["rates"] if row["code"] == code)
+
+
+async def test_latest_is_the_table_in_force_today(loaded: FakeCbr, user_client: Any) -> None:
+    response = await user_client.get("/api/v1/rates/latest")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["date"], body["today"], body["previous_date"]) == (
+        "2026-04-25",
+        "2026-11-23",
+        "2026-03-19",
+    )
+    assert body["base"] == "RUB" and body["next"] is None and body["count"] == 54
+    jpy = row_of(body, "JPY")
+    assert (jpy["nominal"], jpy["value"], jpy["rate"]) == (100, "47.2636", "0.472636")
+    assert jpy["previous_rate"] == "0.52241"
+    assert row_of(body, "IRR")["rate"] == "0.0000539256"
+    assert row_of(body, "BYN")["value"] == "26.7960"  # as published, trailing zero kept
+    for row in body["rates"]:
+        assert isinstance(row["value"], str) and isinstance(row["rate"], str)
+    assert response.headers["etag"].startswith('"')
+
+
+async def test_latest_shows_tomorrows_table_as_next(
+    app: Any, loaded: FakeCbr, user_client: Any
+) -> None:
+    app.state.rates.clock = lambda: moscow_noon(dt.date(2026, 4, 24))
+    body = (await user_client.get("/api/v1/rates/latest")).json()
+    assert (body["date"], body["today"]) == ("2026-03-19", "2026-04-24")
+    assert body["next"]["date"] == "2026-04-25"
+    assert row_of(body["next"], "USD")["previous_rate"] == "83.1259"
+
+
+async def test_latest_in_another_base(loaded: FakeCbr, user_client: Any) -> None:
+    body = (await user_client.get("/api/v1/rates/latest", params={"base": "usd"})).json()
+    assert body["base"] == "USD"
+    codes = [row["code"] for row in body["rates"]]
+    assert "USD" not in codes and "RUB" in codes and codes == sorted(codes)
+    exact = Context(prec=50).divide(Decimal("88.2826"), Decimal("75.5273"))
+    assert Decimal(row_of(body, "EUR")["rate"]) == Context(prec=10).plus(exact)
+    assert Decimal(row_of(body, "RUB")["rate"]) == Context(prec=10).plus(
+        Context(prec=50).divide(1, Decimal("75.5273"))
+    )
+    unknown = await user_client.get("/api/v1/rates/latest", params={"base": "XYZ"})
+    assert unknown.status_code == 422 and "XYZ" in unknown.json()["detail"]
+
+
+async def test_weekend_resolves_to_the_last_table(loaded: FakeCbr, user_client: Any) -> None:
+    sunday = await user_client.get("/api/v1/rates/2026-04-26")
+    assert sunday.status_code == 200
+    body = sunday.json()
+    assert (body["date"], body["requested_date"]) == ("2026-04-25", "2026-04-26")
+    april_first = (await user_client.get("/api/v1/rates/2026-04-01")).json()
+    assert (april_first["date"], april_first["requested_date"]) == ("2026-03-19", "2026-04-01")
+    assert april_first["previous_date"] is None
+    assert row_of(april_first, "HKD")["nominal"] == 1
+    too_early = await user_client.get("/api/v1/rates/2026-01-01")
+    assert too_early.status_code == 404 and "2026-01-01" in too_early.json()["detail"]
+    assert (await user_client.get("/api/v1/rates/2026-02-30")).status_code == 422
+
+
+async def test_etag_and_if_none_match(app: Any, loaded: FakeCbr, user_client: Any) -> None:
+    for path in (
+        "/api/v1/rates/latest",
+        "/api/v1/rates/2026-04-26",
+        "/api/v1/currencies",
+        "/api/v1/rates/series?codes=USD&start=2026-03-01&end=2026-04-30",
+        "/api/v1/convert?from=USD&to=EUR&amount=100",
+    ):
+        first = await user_client.get(path)
+        etag = first.headers["etag"]
+        again = await user_client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304, path
+        assert again.content == b"" and again.headers["etag"] == etag
+        weak = await user_client.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+        assert weak.status_code == 304, path
+        stale = await user_client.get(path, headers={"If-None-Match": '"stale"'})
+        assert stale.status_code == 200 and stale.content == first.content
+    # A correction changes the table, so the old ETag no longer matches.
+    latest = await user_client.get("/api/v1/rates/latest")
+    loaded.daily = loaded.daily.replace(
+        b"<Value>75,5273</Value><VunitRate>75,5273", b"<Value>75,5274</Value><VunitRate>75,5274"
+    )  # type: ignore[union-attr]
+    report = await app.state.rates.scheduler.run_once("manual")
+    assert report.outcome == "corrected"
+    after = await user_client.get(
+        "/api/v1/rates/latest", headers={"If-None-Match": latest.headers["etag"]}
+    )
+    assert after.status_code == 200 and row_of(after.json(), "USD")["rate"] == "75.5274"
+
+
+async def test_series(loaded: FakeCbr, user_client: Any) -> None:
+    response = await user_client.get(
+        "/api/v1/rates/series",
+        params={"codes": "USD,jpy,RUB", "start": "2026-03-01", "end": "2026-04-30"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["codes"] == ["USD", "JPY", "RUB"]
+    assert [(p["date"], p["rate"]) for p in body["series"]["USD"]] == [
+        ("2026-03-19", "83.1259"),
+        ("2026-04-25", "75.5273"),
+    ]
+    assert body["series"]["JPY"][1] == {
+        "date": "2026-04-25",
+        "rate": "0.472636",
+        "nominal": 100,
+        "value": "47.2636",
+    }
+    in_usd = await user_client.get(
+        "/api/v1/rates/series",
+        params={"codes": "RUB", "base": "USD", "start": "2026-04-25", "end": "2026-04-25"},
+    )
+    assert in_usd.json()["series"]["RUB"][0]["rate"] == str(
+        Context(prec=10).plus(Context(prec=50).divide(1, Decimal("75.5273")))
+    )
+    for params in (
+        {"codes": "USD", "start": "2025-01-01", "end": "2026-04-30"},  # over 366 days
+        {"codes": "USD", "start": "2026-04-30", "end": "2026-04-01"},
+        {"codes": "USD,XYZ"},
+        {"codes": "USDX"},
+        {"codes": ",,,"},
+    ):
+        refused = await user_client.get("/api/v1/rates/series", params=params)
+        assert refused.status_code == 422, params
+
+
+async def test_currencies(loaded: FakeCbr, user_client: Any) -> None:
+    body = (await user_client.get("/api/v1/currencies")).json()
+    by_code = {c["code"]: c for c in body["currencies"]}
+    assert body["count"] == 55 and "RUB" in by_code
+    assert by_code["USD"] == {
+        "code": "USD",
+        "cbr_id": "R01235",
+        "num_code": "840",
+        "name_ru": "Доллар США",
+        "name_en": "",
+        "nominal": 1,
+        "first_date": "2026-03-19",
+        "last_date": "2026-04-25",
+    }
+    assert by_code["HKD"]["nominal"] == 10  # the newest table's nominal
+
+
+async def test_convert(loaded: FakeCbr, user_client: Any) -> None:
+    jpy = await user_client.get(
+        "/api/v1/convert", params={"from": "JPY", "to": "RUB", "amount": "1000"}
+    )
+    assert jpy.status_code == 200
+    body = jpy.json()
+    assert body["result"] == "472.64" and body["result_unrounded"] == "472.636"
+    assert (body["rate"], body["date"], body["minor_units"], body["provider"]) == (
+        "0.472636",
+        "2026-04-25",
+        2,
+        "cbr",
+    )
+    eur = (
+        await user_client.get("/api/v1/convert", params={"from": "eur", "to": "usd", "amount": 1})
+    ).json()
+    exact = Context(prec=50).divide(Decimal("88.2826"), Decimal("75.5273"))
+    assert Decimal(eur["rate"]) == Context(prec=10, rounding=ROUND_HALF_EVEN).plus(exact)
+    assert eur["result"] == str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+    to_yen = (
+        await user_client.get("/api/v1/convert", params={"from": "USD", "to": "JPY", "amount": 1})
+    ).json()
+    assert "." not in to_yen["result"]  # JPY has no minor unit
+    to_bhd = (
+        await user_client.get("/api/v1/convert", params={"from": "USD", "to": "BHD", "amount": 1})
+    ).json()
+    assert len(to_bhd["result"].split(".")[1]) == 3
+    on_march = (
+        await user_client.get(
+            "/api/v1/convert",
+            params={"from": "USD", "to": "RUB", "amount": "2", "date": "2026-04-01"},
+        )
+    ).json()
+    assert (on_march["result"], on_march["date"], on_march["requested_date"]) == (
+        "166.25",
+        "2026-03-19",
+        "2026-04-01",
+    )
+
+
+BAD_CONVERSIONS = [
+    {"amount": "0"},
+    {"amount": "-1"},
+    {"amount": "NaN"},
+    {"amount": "Infinity"},
+    {"amount": "1e999"},
+    {"amount": "1e16"},
+    {"amount": "ten"},
+    {"amount": ""},
+    {"from": "XYZ"},
+    {"from": "USDX"},
+    {"to": "U$D"},
+    {"to": ""},
+    {"date": "2026-13-01"},
+    {"date": "1990-01-01"},
+    {"provider": "ecb"},
+    {"provider": "apilayer"},  # not configured on this server
+]
+
+
+async def test_convert_refuses_bad_input_with_422(loaded: FakeCbr, user_client: Any) -> None:
+    for params in BAD_CONVERSIONS:
+        query = {"from": "USD", "to": "EUR", "amount": "100", **params}
+        response = await user_client.get("/api/v1/convert", params=query)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["detail"], params
+
+
+# --- the optional APILayer provider --------------------------------------------------------
+
+
+def apilayer(app: Any, handler: Any) -> list[httpx.Request]:
+    seen: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        result: httpx.Response = await handler(request)
+        return result
+
+    app.state.rates.settings.apilayer_api_key = "test-key"
+    app.state.rates.apilayer_transport = httpx.MockTransport(record)
+    return seen
+
+
+async def test_apilayer_provider(app: Any, loaded: FakeCbr, user_client: Any) -> None:
+    async def ok(request: httpx.Request) -> httpx.Response:
+        body = (
+            '{"success": true, "query": {"from": "USD", "to": "EUR", "amount": 100},'
+            ' "info": {"timestamp": 1, "rate": 0.935123}, "date": "2026-04-25",'
+            ' "result": 93.5123}'
+        )
+        return httpx.Response(200, text=body)
+
+    seen = apilayer(app, ok)
+    response = await user_client.get(
+        "/api/v1/convert",
+        params={"from": "USD", "to": "EUR", "amount": "100", "provider": "apilayer"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["provider"], body["result"], body["result_unrounded"], body["rate"]) == (
+        "apilayer",
+        "93.51",
+        "93.5123",
+        "0.935123",
+    )
+    assert seen[0].headers["apikey"] == "test-key"
+    assert seen[0].url.path.endswith("/convert")
+    assert dict(seen[0].url.params) == {"from": "USD", "to": "EUR", "amount": "100"}
+
+
+APILAYER_FAILURES: list[tuple[httpx.Response | Exception, int]] = [
+    (httpx.Response(500, text="oops"), 502),
+    (httpx.Response(401, text="no"), 502),
+    (httpx.Response(429, text="slow down"), 503),
+    (httpx.Response(200, text="<html>"), 502),
+    (httpx.Response(200, text='{"success": false, "error": {"code": 1}}'), 502),
+    (httpx.Response(200, text='{"success": true, "info": {}, "result": "x"}'), 502),
+    (httpx.ReadTimeout("slow"), 503),
+    (httpx.ConnectError("down"), 503),
+]
+
+
+async def test_apilayer_failures_are_502_or_503(
+    app: Any, loaded: FakeCbr, user_client: Any
+) -> None:
+    for answer, status in APILAYER_FAILURES:
+
+        async def fail(request: httpx.Request, answer: Any = answer) -> httpx.Response:
+            if isinstance(answer, Exception):
+                raise answer
+            assert isinstance(answer, httpx.Response)
+            return answer
+
+        apilayer(app, fail)
+        response = await user_client.get(
+            "/api/v1/convert",
+            params={"from": "USD", "to": "EUR", "amount": "100", "provider": "apilayer"},
+        )
+        assert response.status_code == status, answer
+        assert "APILayer" in json.loads(response.content)["detail"]
