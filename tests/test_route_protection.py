@@ -6,6 +6,7 @@ import re
 
 import httpx
 from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
 PUBLIC = {
     ("GET", "/health"),
@@ -23,7 +24,10 @@ PUBLIC = {
     ("POST", "/api/v1/auth/logout"),
     ("POST", "/auth/register"),
     ("POST", "/auth/login"),
+    ("GET", "/"),  # the web page: static HTML, the same for everyone
 }
+# Mounted apps (no route methods): the page's static files, public and free of data.
+PUBLIC_MOUNTS = {"/static"}
 
 
 def _concrete(path: str) -> str:
@@ -47,3 +51,12 @@ async def test_every_non_public_route_refuses_anonymous_requests(
 async def test_public_list_names_only_existing_routes(app) -> None:
     existing = {(m, r.path) for r in iter_route_contexts(app.routes) for m in (r.methods or ())}
     assert existing >= PUBLIC, PUBLIC - existing
+
+
+async def test_every_mount_is_known_public(app, client: httpx.AsyncClient) -> None:
+    mounts = {route.path for route in app.routes if isinstance(route, Mount)}
+    assert mounts == PUBLIC_MOUNTS
+    for path in mounts:  # anonymous requests are answered, and never with someone's data
+        response = await client.get(f"{path}/app.css")
+        assert response.status_code == 200
+        assert "set-cookie" not in response.headers

@@ -32,8 +32,10 @@ from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.router import router as live_router
 from fxdesk.tasks.router import router as tasks_router
+from fxdesk.users.lookup import UserLookup
 from fxdesk.users.models import User
 from fxdesk.users.router import router as users_router
+from fxdesk.web.router import install_web
 
 log = get_logger("fxdesk.app")
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await relay.stop()
             await hub.stop()
             await broker.stop()
+            await app.state.user_lookup.close()
             await database.dispose()
             log.info("stopped")
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.instance_id = uuid.uuid4().hex
     app.state.broker = Broker(settings)
     app.state.database = Database(settings.resolved_database_url)
+    app.state.user_lookup = UserLookup(app.state.database)
     app.state.tokens = TokenCodec(
         settings.jwt_secret, settings.jwt_audience, settings.session_lifetime_seconds
     )
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(seed_tasks_router)
     for seed_rates_router in seed_rates_routers:
         app.include_router(seed_rates_router)
+    install_web(app)  # GET / (the page) and /static
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

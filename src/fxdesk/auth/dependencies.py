@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from fxdesk.auth.origins import origin_allowed
 from fxdesk.auth.tokens import TokenCodec
 from fxdesk.config import Settings
-from fxdesk.db import SAFE_METHODS, DbSession, ReadSession
+from fxdesk.db import SAFE_METHODS
 from fxdesk.errors import NotAuthenticated, PermissionDenied
 from fxdesk.logging import security_event
+from fxdesk.users.lookup import UserLookup
 from fxdesk.users.models import Role, User
 
 COOKIE_NAME = "session_token"
@@ -39,24 +39,17 @@ def credential_from(authorization: str | None, cookies: dict[str, str]) -> Crede
     return None
 
 
-async def authenticate_token(session: AsyncSession, codec: TokenCodec, token: str) -> User:
+async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -> User:
     """The user a token speaks for, as the database knows them now, or NotAuthenticated."""
     claims = codec.decode(token)
-    user = await session.get(User, claims.user_id)
+    user = await users.get(claims.user_id)
     if user is None or not user.is_active or user.token_version != claims.version:
         raise NotAuthenticated("Invalid or expired session")
     return user
 
 
-async def get_current_user(request: Request, session: DbSession) -> User:
-    return await _current_user(request, session)
-
-
-async def get_current_user_unlocked(request: Request, session: ReadSession) -> User:
-    return await _current_user(request, session)
-
-
-async def _current_user(request: Request, session: AsyncSession) -> User:
+async def get_current_user(request: Request) -> User:
+    """The account behind the request's cookie or Bearer token, read from the database now."""
     credential = credential_from(request.headers.get("authorization"), request.cookies)
     if credential is None:
         raise NotAuthenticated()
@@ -68,14 +61,17 @@ async def _current_user(request: Request, session: AsyncSession) -> User:
     ):
         security_event("csrf_refused", origin=request.headers.get("origin"), path=request.url.path)
         raise PermissionDenied("Cross-site request refused")
-    user = await authenticate_token(session, request.app.state.tokens, credential.token)
+    user = await authenticate_token(
+        request.app.state.user_lookup, request.app.state.tokens, credential.token
+    )
     request.state.user = user
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-# The same check through a read session, for routes that write on their own (see ReadSession).
-CurrentUserUnlocked = Annotated[User, Depends(get_current_user_unlocked)]
+# Kept for routes that write on their own: the check takes no database session (and so no
+# write lock) any more, so it is the same dependency.
+CurrentUserUnlocked = CurrentUser
 
 
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -102,6 +102,7 @@ class AccountService:
         return stored
 
     async def revoke_sessions(self, session: AsyncSession, user: User) -> None:
-        user.token_version += 1
-        await session.flush()
+        await session.execute(
+            update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+        )
         security_event("sessions_revoked", user_id=user.id)

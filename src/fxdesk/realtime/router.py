@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from fxdesk.auth.dependencies import authenticate_token, credential_from
 from fxdesk.auth.origins import origin_allowed
 from fxdesk.config import Settings
-from fxdesk.db import Database
 from fxdesk.errors import AppError
 from fxdesk.logging import get_logger, security_event
 from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
@@ -37,10 +36,10 @@ async def authenticate_websocket(websocket: WebSocket) -> User | None:
     if credential is None:
         security_event("ws_unauthenticated")
         return None
-    database: Database = websocket.app.state.database
     try:
-        async with database.session(write=False) as session:
-            return await authenticate_token(session, websocket.app.state.tokens, credential.token)
+        return await authenticate_token(
+            websocket.app.state.user_lookup, websocket.app.state.tokens, credential.token
+        )
     except AppError:
         security_event("ws_session_refused")
         return None

@@ -1,0 +1,67 @@
+"""GET / (the page, with a strict Content-Security-Policy) and the /static files it loads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+# Everything comes from this origin: no inline script or style, no eval, no third party.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+    )
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    # Revalidate every time (cheap with ETag / Last-Modified): a new release shows at once.
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    """The dashboard shell: static HTML, the same for everyone (data comes from the API)."""
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
+    )
+
+
+class PageFiles(StaticFiles):
+    """StaticFiles that sends the page's headers with every file (and every 304)."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
+def install_web(app: FastAPI) -> None:
+    """Serve the page at `/` and its files under `/static` (both public: they hold no data)."""
+    app.include_router(router)
+    app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
