@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fxdesk.errors import InvalidInput
 from fxdesk.rates.cbr import parse_daily
@@ -119,3 +121,53 @@ def test_parse_amount_accepts(raw: object, expected: str) -> None:
 def test_parse_amount_refuses(raw: object) -> None:
     with pytest.raises(InvalidInput):
         parse_amount(raw)
+
+
+# --- properties, over every currency of the 2026-04-25 table ----------------------------------
+
+CODES = sorted([*TABLE, "RUB"])
+HAND = Context(prec=80)
+
+
+def _unit(code: str) -> Decimal:
+    """Per-unit rate by hand from the published figures: Value / Nominal (RUB = 1)."""
+    if code == "RUB":
+        return ONE
+    rate = TABLE[code]
+    return HAND.divide(rate.value, Decimal(rate.nominal))
+
+
+amounts = st.decimals(
+    min_value=Decimal("0.01"), max_value=Decimal("1e12"), places=2, allow_nan=False
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=amounts, source=st.sampled_from(CODES), target=st.sampled_from(CODES))
+def test_result_equals_the_hand_computation(amount: Decimal, source: str, target: str) -> None:
+    unit_from = ONE if source == "RUB" else TABLE[source].unit_rate
+    unit_to = ONE if target == "RUB" else TABLE[target].unit_rate
+    result = convert(amount, source, target, unit_from, unit_to)
+    by_hand = HAND.divide(HAND.multiply(amount, _unit(source)), _unit(target))
+    # 34 significant digits kept before the one rounding: equal to the hand figure to 1e-30
+    assert abs(result.result_exact - by_hand) <= abs(by_hand) * Decimal("1e-30")
+    assert result.result == by_hand.quantize(
+        Decimal(1).scaleb(-minor_units(target)), rounding=ROUND_HALF_EVEN
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=amounts, source=st.sampled_from(CODES), target=st.sampled_from(CODES))
+def test_there_and_back_returns_the_amount_within_rounding(
+    amount: Decimal, source: str, target: str
+) -> None:
+    unit_a = ONE if source == "RUB" else TABLE[source].unit_rate
+    unit_b = ONE if target == "RUB" else TABLE[target].unit_rate
+    there = convert(amount, source, target, unit_a, unit_b).result  # rounded, as a user sees it
+    back = convert(there, target, source, unit_b, unit_a)
+    # The only loss is the rounding of `there` (half a minor unit of the target), carried back
+    # at the target->source rate, plus the final rounding (half a minor unit of the source).
+    half_target = Decimal(1).scaleb(-minor_units(target)) / 2
+    half_source = Decimal(1).scaleb(-minor_units(source)) / 2
+    bound = half_target * HAND.divide(unit_b, unit_a) + half_source
+    assert abs(back.result - amount) <= bound

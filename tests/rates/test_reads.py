@@ -66,7 +66,9 @@ async def test_latest_shows_tomorrows_table_as_next(
 
 
 async def test_latest_in_another_base(loaded: FakeCbr, user_client: Any) -> None:
-    body = (await user_client.get("/api/v1/rates/latest", params={"base": "usd"})).json()
+    lower = await user_client.get("/api/v1/rates/latest", params={"base": "usd"})
+    assert lower.status_code == 422 and "'USD'" in lower.json()["detail"]
+    body = (await user_client.get("/api/v1/rates/latest", params={"base": "USD"})).json()
     assert body["base"] == "USD"
     codes = [row["code"] for row in body["rates"]]
     assert "USD" not in codes and "RUB" in codes and codes == sorted(codes)
@@ -126,7 +128,7 @@ async def test_etag_and_if_none_match(app: Any, loaded: FakeCbr, user_client: An
 async def test_series(loaded: FakeCbr, user_client: Any) -> None:
     response = await user_client.get(
         "/api/v1/rates/series",
-        params={"codes": "USD,jpy,RUB", "start": "2026-03-01", "end": "2026-04-30"},
+        params={"codes": "USD,JPY,RUB", "start": "2026-03-01", "end": "2026-04-30"},
     )
     assert response.status_code == 200
     body = response.json()
@@ -190,7 +192,7 @@ async def test_convert(loaded: FakeCbr, user_client: Any) -> None:
         "cbr",
     )
     eur = (
-        await user_client.get("/api/v1/convert", params={"from": "eur", "to": "usd", "amount": 1})
+        await user_client.get("/api/v1/convert", params={"from": "EUR", "to": "USD", "amount": 1})
     ).json()
     exact = Context(prec=50).divide(Decimal("88.2826"), Decimal("75.5273"))
     assert Decimal(eur["rate"]) == Context(prec=10, rounding=ROUND_HALF_EVEN).plus(exact)
@@ -222,6 +224,10 @@ BAD_CONVERSIONS = [
     {"amount": "NaN"},
     {"amount": "Infinity"},
     {"amount": "1e999"},
+    {"amount": "1e400"},
+    {"amount": "-Infinity"},
+    {"from": "usd"},
+    {"to": "Eur"},
     {"amount": "1e16"},
     {"amount": "ten"},
     {"amount": ""},

@@ -43,7 +43,7 @@ async def test_convert_message(fake_cbr: FakeCbr, user_client: Any) -> None:
     assert usd.status_code == 200
     assert usd.json() == {"message": f"100 of USD is {expected} of EUR"}
     assert (await say("1000", "JPY", "RUB")).json() == {"message": "1000 of JPY is 472.64 of RUB"}
-    assert (await say(0.5, "usd", "rub")).json() == {"message": "0.5 of USD is 37.76 of RUB"}
+    assert (await say(0.5, "USD", "RUB")).json() == {"message": "0.5 of USD is 37.76 of RUB"}
     yen = (await say(1, "USD", "JPY")).json()["message"]
     assert yen.startswith("1 of USD is ") and "." not in yen.split(" is ")[1].split()[0]
     for amount, source, target in (
@@ -55,6 +55,7 @@ async def test_convert_message(fake_cbr: FakeCbr, user_client: Any) -> None:
         (100, "XYZ", "EUR"),
         (100, "USD", "EURO"),
         (100, "", "EUR"),
+        (100, "usd", "EUR"),
     ):
         refused = await say(amount, source, target)
         assert refused.status_code == 422, (amount, source, target)

@@ -83,7 +83,10 @@ def parse_code(raw: str, *, field: str = "currency code") -> str:
     text = raw.strip()
     if not _CODE.fullmatch(text):
         raise InvalidInput(f"{field} must be 3 letters, got {raw[:16]!r}")
-    return text.upper()
+    if not text.isupper():
+        # ISO 4217 codes are capitals; refusing "usd" keeps every client's data in one form.
+        raise InvalidInput(f"{field} must be in capitals (ISO 4217): {text.upper()!r}")
+    return text
 
 
 def round_rate(rate: Decimal) -> Decimal:
