@@ -110,13 +110,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.rates = RatesRuntime(settings, app.state.database, app.state.instance_id)
 
     api = APIRouter(prefix="/api/v1")
+    # Routing tries routes in order: the hot read paths (rates, convert) go first.
+    api.include_router(rates_router)
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(ops_router)
     api.include_router(live_router)
     api.include_router(tasks_router)
     api.include_router(chat_router)
-    api.include_router(rates_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(seed_auth_router)

@@ -64,10 +64,11 @@ class Rate(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     # The unique (code, date) index also serves one currency's history, newest first (read
-    # backwards); ix_rates_date serves whole tables and the newest-first listing.
+    # backwards); ix_rates_date_code serves whole tables and, covering the order, the
+    # newest-first listing.
     __table_args__ = (
         UniqueConstraint("code", "date", name="uq_rates_code_date"),
-        Index("ix_rates_date", "date"),
+        Index("ix_rates_date_code", "date", "code"),
         {"sqlite_autoincrement": True},
     )
 

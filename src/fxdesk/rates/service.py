@@ -508,12 +508,17 @@ async def list_rate_rows(
     remaining = limit - len(rows)
     if remaining > 0:
         official_filter = [] if code is None else [Rate.code == code]
-        official = await session.scalars(
-            select(Rate)
+        # Deep pages: OFFSET steps over the (date, code) index alone, which covers the order;
+        # only the page's own rows are then read from the table.
+        page_ids = (
+            select(Rate.id)
             .where(*official_filter)
             .order_by(Rate.date.desc(), Rate.code)
             .offset(max(0, offset - (manual_count or 0)))
             .limit(remaining)
+        )
+        official = await session.scalars(
+            select(Rate).where(Rate.id.in_(page_ids)).order_by(Rate.date.desc(), Rate.code)
         )
         rows.extend(official_row(row) for row in official)
     return rows

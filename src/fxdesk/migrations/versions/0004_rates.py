@@ -54,7 +54,7 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("rates", schema=None) as batch_op:
-        batch_op.create_index("ix_rates_date", ["date"], unique=False)
+        batch_op.create_index("ix_rates_date_code", ["date", "code"], unique=False)
 
     op.create_table(
         "rate_revisions",
@@ -134,6 +134,6 @@ def downgrade() -> None:
     op.drop_table("rate_revisions")
 
     with op.batch_alter_table("rates", schema=None) as batch_op:
-        batch_op.drop_index("ix_rates_date")
+        batch_op.drop_index("ix_rates_date_code")
     op.drop_table("rates")
     op.drop_table("currencies")
