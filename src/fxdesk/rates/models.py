@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -68,7 +68,8 @@ class Rate(Base):
     # newest-first listing.
     __table_args__ = (
         UniqueConstraint("code", "date", name="uq_rates_code_date"),
-        Index("ix_rates_date_code", "date", "code"),
+        # date DESC, code ASC: the listing's exact order, so OFFSET walks the index, no sort
+        Index("ix_rates_date_code", text("date DESC"), "code"),
         {"sqlite_autoincrement": True},
     )
 

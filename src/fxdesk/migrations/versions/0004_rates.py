@@ -54,7 +54,7 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("rates", schema=None) as batch_op:
-        batch_op.create_index("ix_rates_date_code", ["date", "code"], unique=False)
+        batch_op.create_index("ix_rates_date_code", [sa.text("date DESC"), "code"], unique=False)
 
     op.create_table(
         "rate_revisions",
