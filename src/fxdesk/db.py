@@ -119,9 +119,13 @@ class Database:
             session = await stack.enter_async_context(maker())
             try:
                 yield session
-                await session.commit()
+                # A request that never touched the database has nothing to commit: skipping
+                # the call saves a trip through SQLAlchemy's async bridge on every such GET.
+                if session.in_transaction():
+                    await session.commit()
             except BaseException:
-                await session.rollback()
+                if session.in_transaction():
+                    await session.rollback()
                 raise
             outbox_touched = session.info.pop("fxdesk_outbox_touched", False)
         if outbox_touched:

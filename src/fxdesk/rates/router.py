@@ -226,7 +226,6 @@ async def convert(
     request: Request,
     user: CurrentUser,
     rates: Rates,
-    session: DbSession,
     source: Annotated[str, Query(alias="from", max_length=16, examples=["USD"])],
     to: Annotated[str, Query(max_length=16, examples=["EUR"])],
     amount: Annotated[str, Query(max_length=64, examples=["100"])],
@@ -235,5 +234,8 @@ async def convert(
 ) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
     value = parse_amount(amount)
-    payload = await conversion_payload(rates, session, value, source, to, date, provider)
+    # The table normally comes from memory; the session (no dependency: this is the hot path)
+    # only opens a connection when an old date has to be read from the database.
+    async with request.app.state.database.session(write=False) as session:
+        payload = await conversion_payload(rates, session, value, source, to, date, provider)
     return etag_response(request, encode(payload))
