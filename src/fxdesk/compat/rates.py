@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Annotated, Any
 
@@ -21,8 +19,7 @@ from fxdesk.rates.converter import convert_cbr
 from fxdesk.rates.dependencies import AdminUnlocked, Rates
 from fxdesk.rates.exceptions import CurrencyNotFound
 from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
-from fxdesk.realtime.hub import Client, Hub
-from fxdesk.realtime.router import authenticate_websocket, receive_loop, refuse
+from fxdesk.realtime.router import admit, hub_client, receive_loop
 
 currency_router = APIRouter(prefix="/currency", tags=["seed"])
 rates_router = APIRouter(prefix="/rates", tags=["seed"])
@@ -157,35 +154,17 @@ def rate_events_only(text: str) -> str | None:
 
 @socket_router.websocket("/ws/rates")
 async def seed_rates_socket(websocket: WebSocket) -> None:
-    user = await authenticate_websocket(websocket)
+    user = await admit(websocket)
     if user is None:
-        await refuse(websocket, "origin or session refused")
         return
-    hub: Hub = websocket.app.state.hub
-    await websocket.accept()
-    client = Client(
-        send=websocket.send_text,
-        limit=websocket.app.state.settings.ws_queue_size,
-        user_id=user.id,
-        transform=rate_events_only,
-    )
-    hub.add(client)
-    hub.subscribe(client, frozenset({Channel.rates}), since=None)
-    pump = asyncio.create_task(client.pump(), name=f"ws-rates-{user.id}")
-    client.pump_task = pump
-    log.info("ws_rates_connected", user_id=user.id)
+    async with hub_client(
+        websocket, user, "ws-rates", channels=frozenset({Channel.rates}), transform=rate_events_only
+    ) as client:
 
-    async def ignore(_text: str) -> None:
-        """The seed's socket only speaks; whatever a client says is not an instruction."""
+        async def ignore(_text: str) -> None:
+            """The seed's socket only speaks; whatever a client says is not an instruction."""
 
-    try:
-        await receive_loop(websocket, client, pump, ignore)
-    finally:
-        hub.remove(client)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
-        log.info("ws_rates_disconnected", user_id=user.id, slow=client.slow)
+        await receive_loop(websocket, client, ignore)
 
 
 routers = (currency_router, rates_router, tasks_router, socket_router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from datetime import datetime
@@ -17,8 +16,7 @@ from fxdesk.errors import AppError, BadRequest
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import Channel, EventType
 from fxdesk.logging import get_logger
-from fxdesk.realtime.hub import Client, Hub
-from fxdesk.realtime.router import authenticate_websocket, receive_loop, refuse
+from fxdesk.realtime.router import admit, hub_client, receive_loop
 from fxdesk.tasks import service
 from fxdesk.tasks.schemas import Description, TaskCreate, TaskOut, TaskUpdate, Title
 from fxdesk.users.models import User
@@ -128,37 +126,24 @@ async def _announce(database: Database, user: User, event: EventType) -> None:
 
 @router.websocket("/general_chat")
 async def general_chat(websocket: WebSocket) -> None:
-    user = await authenticate_websocket(websocket)
+    user = await admit(websocket)
     if user is None:
-        await refuse(websocket, "origin or session refused")
         return
-    hub: Hub = websocket.app.state.hub
     database: Database = websocket.app.state.database
-    await websocket.accept()
-    client = Client(
-        send=websocket.send_text,
-        limit=websocket.app.state.settings.ws_queue_size,
-        user_id=user.id,
-        transform=seed_line,
-    )
-    hub.add(client)
-    hub.subscribe(client, frozenset({Channel.chat, Channel.tasks}), since=None)
-    pump = asyncio.create_task(client.pump(), name=f"general-chat-{user.id}")
-    client.pump_task = pump
-    await _announce(database, user, EventType.user_joined)
+    channels = frozenset({Channel.chat, Channel.tasks})
+    async with hub_client(
+        websocket, user, "general-chat", channels=channels, transform=seed_line
+    ) as client:
+        await _announce(database, user, EventType.user_joined)
 
-    async def on_text(text: str) -> None:
+        async def on_text(text: str) -> None:
+            try:
+                await websocket.app.state.chat_handler(user, text)
+            except AppError as exc:
+                await websocket.send_text(f"Error: {exc.detail}")
+
         try:
-            await websocket.app.state.chat_handler(user, text)
-        except AppError as exc:
-            await websocket.send_text(f"Error: {exc.detail}")
-
-    try:
-        await receive_loop(websocket, client, pump, on_text)
-    finally:
-        hub.remove(client)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
-        with contextlib.suppress(Exception):
-            await _announce(database, user, EventType.user_left)
+            await receive_loop(websocket, client, on_text)
+        finally:
+            with contextlib.suppress(Exception):
+                await _announce(database, user, EventType.user_left)

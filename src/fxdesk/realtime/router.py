@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -14,6 +15,7 @@ from fxdesk.auth.dependencies import authenticate_token, credential_from
 from fxdesk.auth.origins import origin_allowed
 from fxdesk.config import Settings
 from fxdesk.errors import AppError
+from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger, security_event
 from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
 from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
@@ -51,44 +53,74 @@ async def refuse(websocket: WebSocket, reason: str) -> None:
     await websocket.close(code=CLOSE_POLICY, reason=reason)
 
 
-@router.websocket("/ws")
-async def live(websocket: WebSocket) -> None:
+async def admit(websocket: WebSocket) -> User | None:
+    """The handshake's user; a refused handshake is closed (1008) and gives None."""
     user = await authenticate_websocket(websocket)
     if user is None:
         await refuse(websocket, "origin or session refused")
-        return
+    return user
+
+
+@asynccontextmanager
+async def hub_client(
+    websocket: WebSocket,
+    user: User,
+    name: str,
+    *,
+    channels: frozenset[Channel] | None = None,
+    transform: Callable[[str], str | None] | None = None,
+) -> AsyncIterator[Client]:
+    """Accept the socket and serve it from the hub (with its pump) until the block ends."""
     hub: Hub = websocket.app.state.hub
-    settings: Settings = websocket.app.state.settings
     await websocket.accept()
-    client = Client(send=websocket.send_text, limit=settings.ws_queue_size, user_id=user.id)
-    hub.add(client)
-    pump = asyncio.create_task(client.pump(), name=f"ws-pump-{user.id}")
-    client.pump_task = pump
-    log.info("ws_connected", user_id=user.id)
-    client.control(
-        {"type": "hello", "user": {"id": user.id, "username": user.username}, "seq": hub.last_seq}
+    client = Client(
+        send=websocket.send_text,
+        limit=websocket.app.state.settings.ws_queue_size,
+        user_id=user.id,
+        transform=transform,
     )
-
-    async def on_text(text: str) -> None:
-        await _handle(text, websocket, client, hub, user)
-
+    hub.add(client)
+    if channels is not None:
+        hub.subscribe(client, channels, since=None)
+    client.pump_task = asyncio.create_task(client.pump(), name=f"{name}-{user.id}")
+    log.info("ws_connected", socket=name, user_id=user.id)
     try:
-        await receive_loop(websocket, client, pump, on_text)
+        yield client
     finally:
         hub.remove(client)
-        pump.cancel()
+        client.pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
-        log.info("ws_disconnected", user_id=user.id, slow=client.slow)
+            await client.pump_task
+        log.info("ws_disconnected", socket=name, user_id=user.id, slow=client.slow)
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    user = await admit(websocket)
+    if user is None:
+        return
+    hub: Hub = websocket.app.state.hub
+    async with hub_client(websocket, user, "live") as client:
+        client.control(
+            {
+                "type": "hello",
+                "user": {"id": user.id, "username": user.username},
+                "seq": hub.last_seq,
+            }
+        )
+
+        async def on_text(text: str) -> None:
+            await _handle(text, websocket, client, hub, user)
+
+        await receive_loop(websocket, client, on_text)
 
 
 async def receive_loop(
-    websocket: WebSocket,
-    client: Client,
-    pump: asyncio.Task[None],
-    on_text: Callable[[str], Awaitable[None]],
+    websocket: WebSocket, client: Client, on_text: Callable[[str], Awaitable[None]]
 ) -> None:
     """Read frames until the peer leaves, the pump dies, or the hub marks the client slow."""
+    pump = client.pump_task
+    assert pump is not None, "serve the socket inside hub_client()"
     receive: asyncio.Task[Any] | None = None
     while True:
         receive = asyncio.ensure_future(websocket.receive_text())
