@@ -232,8 +232,8 @@ def drop_sockets(hub: Hub, user: User) -> int:
     """Close every live socket of `user` from the server side (as a restart would)."""
     dropped = 0
     for client in list(hub.clients):
-        if client.user_id == user.id and client.pump_task is not None:
+        if client.user_id == user.id and client.reader is not None:
             client.closing = (CLOSE_SERVICE_RESTART, "service restart")
-            client.pump_task.cancel()
+            client.drop()
             dropped += 1
     return dropped

@@ -34,7 +34,11 @@ CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `sinc
 
 @dataclass(eq=False, slots=True)
 class Client:
-    """One WebSocket connection's delivery state; `send` writes one text frame."""
+    """One WebSocket connection's delivery state; `send` writes one text frame.
+
+    An idle socket owns no task of its own besides its reader: a sender task is started when
+    there is something to send and ends when the queue is empty.
+    """
 
     send: Callable[[str], Awaitable[None]]
     limit: int
@@ -42,12 +46,13 @@ class Client:
     channels: frozenset[Channel] = frozenset()
     pending: deque[str] = field(default_factory=deque)
     replay_left: int = 0
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
     slow: bool = False
-    pump_task: asyncio.Task[None] | None = None
     closing: tuple[int, str] | None = None
+    sender: asyncio.Task[None] | None = None
+    # The connection's reading task: stopped when the client is dropped (slow, shutdown).
+    reader: asyncio.Task[Any] | None = None
     # Adapters (the seed's plain-text chat, /ws/rates) reshape or drop frames on the way out;
-    # applied in the pump, so fan-out itself stays one append per client.
+    # applied by the sender, so fan-out itself stays one append per client.
     transform: Callable[[str], str | None] | None = None
 
     def offer(self, text: str) -> bool:
@@ -55,28 +60,47 @@ class Client:
         if len(self.pending) - self.replay_left >= self.limit:
             return False
         self.pending.append(text)
-        self.ready.set()
+        self.nudge()
         return True
 
     def control(self, message: dict[str, Any]) -> None:
         """Queue a protocol message (hello, pong, resync); never counted against the limit."""
         self.pending.append(json.dumps(message, separators=(",", ":")))
         self.replay_left += 1
-        self.ready.set()
+        self.nudge()
 
-    async def pump(self) -> None:
-        """Send queued frames until cancelled; replayed frames first, then live ones, in order."""
-        while True:
-            await self.ready.wait()
-            while self.pending:
-                text: str | None = self.pending.popleft()
-                if self.replay_left:
-                    self.replay_left -= 1
-                if self.transform is not None:
-                    text = self.transform(text)  # type: ignore[arg-type]
-                if text is not None:
+    def nudge(self) -> None:
+        """Make sure a sender runs while frames wait (and none once the client is dropped)."""
+        if self.pending and (self.sender is None or self.sender.done()) and not self.dropped:
+            self.sender = asyncio.get_running_loop().create_task(self._send_pending())
+
+    @property
+    def dropped(self) -> bool:
+        return self.slow or self.closing is not None
+
+    def drop(self) -> None:
+        """Stop sending and stop the reader, which then closes the socket with the reason."""
+        if self.sender is not None:
+            self.sender.cancel()
+        if self.reader is not None and not self.reader.done():
+            self.reader.cancel()
+
+    async def _send_pending(self) -> None:
+        """Replayed frames first, then live ones, in order, until the queue is empty."""
+        while self.pending:
+            text: str | None = self.pending.popleft()
+            if self.replay_left:
+                self.replay_left -= 1
+            if self.transform is not None:
+                text = self.transform(text)  # type: ignore[arg-type]
+            if text is not None:
+                try:
                     await self.send(text)
-            self.ready.clear()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the socket is gone: the reader ends the connection
+                    self.pending.clear()
+                    return
 
 
 class Hub:
@@ -169,8 +193,7 @@ class Hub:
                 # handler close the socket, while every other client goes on receiving.
                 client.slow = True
                 WS_SLOW_DISCONNECTS.inc()
-                if client.pump_task is not None:
-                    client.pump_task.cancel()
+                client.drop()
         EVENTS_DELIVERED.inc(delivered)
         for listener in self.listeners:
             try:
@@ -183,8 +206,7 @@ class Hub:
         clients = list(self.clients)
         for client in clients:
             client.closing = (code, reason)
-            if client.pump_task is not None:
-                client.pump_task.cancel()
+            client.drop()
         for _ in range(50):
             if not self.clients:
                 return
@@ -228,7 +250,7 @@ class Hub:
         client.control({"type": "subscribed", "channels": sorted(channels), "seq": since})
         client.pending.extend(replay)
         client.replay_left += len(replay)
-        client.ready.set()
+        client.nudge()
         WS_REPLAYS.inc(len(replay))
 
     def _resync(self, client: Client, since: int) -> None:

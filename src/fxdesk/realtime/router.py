@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -82,15 +81,15 @@ async def hub_client(
     hub.add(client)
     if channels is not None:
         hub.subscribe(client, channels, since=None)
-    client.pump_task = asyncio.create_task(client.pump(), name=f"{name}-{user.id}")
     log.info("ws_connected", socket=name, user_id=user.id)
     try:
         yield client
     finally:
         hub.remove(client)
-        client.pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await client.pump_task
+        if client.sender is not None:
+            client.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await client.sender
         log.info("ws_disconnected", socket=name, user_id=user.id, slow=client.slow)
 
 
@@ -118,29 +117,35 @@ async def live(websocket: WebSocket) -> None:
 async def receive_loop(
     websocket: WebSocket, client: Client, on_text: Callable[[str], Awaitable[None]]
 ) -> None:
-    """Read frames until the peer leaves, the pump dies, or the hub marks the client slow."""
-    pump = client.pump_task
-    assert pump is not None, "serve the socket inside hub_client()"
-    receive: asyncio.Task[Any] | None = None
-    while True:
-        receive = asyncio.ensure_future(websocket.receive_text())
-        done, _ = await asyncio.wait({receive, pump}, return_when=asyncio.FIRST_COMPLETED)
-        if pump in done or client.slow or client.closing:
-            receive.cancel()
-            if client.closing:
-                await _close_quietly(websocket, *client.closing)
-            elif client.slow:
-                # Its socket buffers are full: the close frame goes out once it has read what
-                # it has. Wait a while for that, so it learns why (1013) instead of seeing EOF.
-                await _close_quietly(
-                    websocket, CLOSE_SLOW_CONSUMER, "slow consumer: resume with since", wait=15
-                )
-            return
-        try:
-            text = receive.result()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        await on_text(text)
+    """Read frames until the peer leaves or the hub drops the client (slow, shutting down).
+
+    The read runs in the connection's own task, with no helper task per frame: an idle socket
+    costs only what it must. Dropping the client cancels this task, which then closes the
+    socket with the reason.
+    """
+    reader = asyncio.current_task()
+    assert reader is not None
+    client.reader = reader
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await on_text(text)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    except asyncio.CancelledError:
+        if not client.dropped:
+            raise  # cancelled from outside: not ours to absorb
+        reader.uncancel()
+    finally:
+        client.reader = None
+    if client.closing:
+        await _close_quietly(websocket, *client.closing)
+    elif client.slow:
+        # Its socket buffers are full: the close frame goes out once it has read what it has.
+        # Wait a while for that, so it learns why (1013) instead of seeing EOF.
+        await _close_quietly(
+            websocket, CLOSE_SLOW_CONSUMER, "slow consumer: resume with since", wait=15
+        )
 
 
 async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, user: User) -> None:
