@@ -30,14 +30,16 @@ from fxdesk.ops.metrics import (
 log = get_logger("fxdesk.realtime.hub")
 
 CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `since`
+SENDER_LINGER = 5.0  # seconds a sender waits for more frames before it ends
 
 
 @dataclass(eq=False, slots=True)
 class Client:
     """One WebSocket connection's delivery state; `send` writes one text frame.
 
-    An idle socket owns no task of its own besides its reader: a sender task is started when
-    there is something to send and ends when the queue is empty.
+    A sender task runs while frames flow and stays a few seconds after the queue empties (so a
+    steady stream of events does not start one task per frame); an idle socket owns no task of
+    its own besides its reader.
     """
 
     send: Callable[[str], Awaitable[None]]
@@ -49,6 +51,7 @@ class Client:
     slow: bool = False
     closing: tuple[int, str] | None = None
     sender: asyncio.Task[None] | None = None
+    wake: asyncio.Future[None] | None = None
     # The connection's reading task: stopped when the client is dropped (slow, shutdown).
     reader: asyncio.Task[Any] | None = None
     # Adapters (the seed's plain-text chat, /ws/rates) reshape or drop frames on the way out;
@@ -71,7 +74,9 @@ class Client:
 
     def nudge(self) -> None:
         """Make sure a sender runs while frames wait (and none once the client is dropped)."""
-        if self.pending and (self.sender is None or self.sender.done()) and not self.dropped:
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
+        elif self.pending and (self.sender is None or self.sender.done()) and not self.dropped:
             self.sender = asyncio.get_running_loop().create_task(self._send_pending())
 
     @property
@@ -86,21 +91,30 @@ class Client:
             self.reader.cancel()
 
     async def _send_pending(self) -> None:
-        """Replayed frames first, then live ones, in order, until the queue is empty."""
-        while self.pending:
-            text: str | None = self.pending.popleft()
-            if self.replay_left:
-                self.replay_left -= 1
-            if self.transform is not None:
-                text = self.transform(text)  # type: ignore[arg-type]
-            if text is not None:
-                try:
-                    await self.send(text)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # the socket is gone: the reader ends the connection
-                    self.pending.clear()
-                    return
+        """Replayed frames first, then live ones, in order; ends after SENDER_LINGER idle."""
+        loop = asyncio.get_running_loop()
+        while True:
+            while self.pending:
+                text: str | None = self.pending.popleft()
+                if self.replay_left:
+                    self.replay_left -= 1
+                if self.transform is not None:
+                    text = self.transform(text)  # type: ignore[arg-type]
+                if text is not None:
+                    try:
+                        await self.send(text)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # the socket is gone: the reader ends the connection
+                        self.pending.clear()
+                        return
+            self.wake = loop.create_future()
+            try:
+                await asyncio.wait_for(self.wake, SENDER_LINGER)
+            except TimeoutError:
+                return
+            finally:
+                self.wake = None
 
 
 class Hub:
