@@ -91,6 +91,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def source_state() -> str:
+    """The commit the server's code comes from, and whether the tree had local changes."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def load_average() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -150,9 +165,7 @@ def login(base: str) -> str:
 
 
 @contextlib.contextmanager
-def spawned_server(
-    keep_log: Path | None, trace_memory: bool = False, gc_threshold: str | None = None
-) -> Iterator[Server]:
+def spawned_server(keep_log: Path | None, trace_memory: bool = False) -> Iterator[Server]:
     """Run bench/fanout_server.py on a free loopback port with a fresh data dir; stop it after."""
     data_dir = Path(tempfile.mkdtemp(prefix="fxdesk-fanout-"))
     env = server_env(data_dir)
@@ -180,8 +193,7 @@ def spawned_server(
         with log_file.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, str(HERE / "fanout_server.py"), "--port", str(port)]
-                + (["--tracemalloc"] if trace_memory else [])
-                + (["--gc-threshold", gc_threshold] if gc_threshold else []),
+                + (["--tracemalloc"] if trace_memory else []),
                 env=env,
                 cwd=data_dir,
                 stdout=log,
@@ -374,15 +386,13 @@ async def post_events(http: httpx.AsyncClient, count: int, rate: float) -> Emiss
     return out
 
 
-async def reset_server_stats(
-    http: httpx.AsyncClient, collect: bool = True, gc_freeze: bool = False
-) -> dict[str, Any]:
+async def reset_server_stats(http: httpx.AsyncClient, collect: bool = True) -> dict[str, Any]:
     """Reset the bench server's probes; returns its heap size and (`collect`) how long one full
     collection takes. Not collecting leaves the server's GC state as the run left it."""
     with contextlib.suppress(httpx.HTTPError, ValueError):
         response = await http.post(
             "/api/v1/bench/stats/reset",
-            params={"collect": collect, "gc_freeze": gc_freeze},
+            params={"collect": collect},
             timeout=120,
         )
         if response.status_code == 200:
@@ -393,10 +403,12 @@ async def reset_server_stats(
 def heap_line(heap: dict[str, Any]) -> str:
     if not heap:
         return "n/a"
+    full = heap.get("full_collection_ms")
     return (
-        f"{heap['objects'] / 1e6:.2f} M objects tracked by the GC, a full collection takes "
-        f"{heap['full_collection_ms']:.0f} ms"
-        + (f", {heap['frozen']} frozen" if heap["frozen"] else "")
+        f"{heap['objects'] / 1e6:.2f} M objects tracked by the GC"
+        + (f", a full collection takes {full:.0f} ms" if full is not None else "")
+        + (f", {heap['frozen'] / 1e6:.2f} M frozen" if heap["frozen"] else "")
+        + (f", thresholds {'/'.join(map(str, heap['threshold']))}" if "threshold" in heap else "")
     )
 
 
@@ -411,7 +423,7 @@ async def probe_loop_lag(out: list[float], seconds: float, tick: float = 0.01) -
 
 def gc_summary(pauses: list[tuple[int, float]]) -> str:
     if not pauses:
-        return "n/a"
+        return "no collection during the run"
     parts = []
     for gen in (0, 1, 2):
         times = [sec for g, sec in pauses if g == gen]
@@ -597,6 +609,7 @@ def verdict(ok: bool) -> str:
 async def run(args: argparse.Namespace, server: Server) -> list[str]:
     lines: list[str] = []
     load_at_start = load_average()
+    source = source_state()
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(
         base_url=server.base,
@@ -612,7 +625,7 @@ async def run(args: argparse.Namespace, server: Server) -> list[str]:
         warm = await open_many(server, 4, "chat")
         await close_many(warm.clients)
         await settle()
-        heap_at_start = await reset_server_stats(http, gc_freeze=args.server_gc_freeze)
+        heap_at_start = await reset_server_stats(http)
 
         rss_before = rss_kb(server.pid)
         connected = await timed(
@@ -682,17 +695,9 @@ async def run(args: argparse.Namespace, server: Server) -> list[str]:
         f"cpus={os.cpu_count()}  load avg at start {load_at_start}  "
         f"server pid={server.pid} (own process, uvicorn: uvloop, httptools, websockets-sansio)"
     )
-    experiments = [
-        name
-        for name, on in (
-            ("gc.freeze() after start-up", args.server_gc_freeze),
-            (f"gc.set_threshold({args.server_gc_threshold})", args.server_gc_threshold),
-            ("tracemalloc", args.mem_profile),
-        )
-        if on
-    ]
-    if experiments:
-        lines.append("EXPERIMENT (not what src/ does): " + ", ".join(experiments))
+    lines.append(f"source             {source} (src/ as the server imported it)")
+    if args.mem_profile:
+        lines.append("DIAGNOSTIC RUN: server under tracemalloc (slower, RSS inflated)")
     lines.append("-" * 78)
     lines.append(f"connect            {n}/{args.clients} clients in {connected.seconds:.2f} s")
     lines.append(
@@ -733,7 +738,8 @@ async def run(args: argparse.Namespace, server: Server) -> list[str]:
         )
         lines.append(
             f"  CPU              server {fan.server_cpu / fan.wall * 100:.0f}% of a core, "
-            f"this client {fan.client_cpu / fan.wall * 100:.0f}% (over {fan.wall:.1f} s)"
+            f"this client {fan.client_cpu / fan.wall * 100:.0f}% (over {fan.wall:.1f} s); "
+            f"server {fan.server_cpu / max(fan.delivered, 1) * 1e6:.0f} us per frame delivered"
         )
         lines.append(
             f"  CPU contention   server loop thread waited {fan.server_wait:.2f} s for a CPU, "
@@ -827,16 +833,6 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=TARGET_IDLE, help="0 skips the idle phase")
     parser.add_argument("--server-log", type=Path, help="keep the server's log at this path")
     parser.add_argument(
-        "--server-gc-freeze",
-        action="store_true",
-        help="experiment: gc.freeze() in the server after start-up (what src/ does not do yet)",
-    )
-    parser.add_argument(
-        "--server-gc-threshold",
-        metavar="A,B,C",
-        help="experiment: gc.set_threshold(A, B, C) in the server (CPython's default: 700,10,10)",
-    )
-    parser.add_argument(
         "--mem-profile",
         action="store_true",
         help="diagnostic: run the server under tracemalloc and list what each idle connection "
@@ -858,7 +854,7 @@ def main() -> None:
 
         runner_factory = uvloop.new_event_loop
     with (
-        spawned_server(args.server_log, args.mem_profile, args.server_gc_threshold) as server,
+        spawned_server(args.server_log, args.mem_profile) as server,
         asyncio.Runner(loop_factory=runner_factory) as runner,
     ):
         lines = runner.run(run(args, server))

@@ -85,28 +85,25 @@ async def _probe_loop_lag() -> None:
 
 
 @bench_router.post("/stats/reset")
-async def stats_reset(collect: bool = True, gc_freeze: bool = False) -> dict[str, Any]:
+async def stats_reset(collect: bool = True) -> dict[str, Any]:
     """Start the probes (first call) and forget what they saw; returns the heap's size and,
-    with `collect`, how long a full collection of it takes. `gc_freeze` is an experiment: move
-    every object alive now into the permanent generation, as a `gc.freeze()` at the end of
-    start-up would."""
+    with `collect`, how long a full collection of it takes."""
     global _lag_task
     if _lag_task is None:
         _lag_task = asyncio.create_task(_probe_loop_lag(), name="bench-loop-lag")
-    full_collection = float("nan")
+    full_collection_ms: float | None = None  # JSON has no NaN
     if collect:
         started = time.perf_counter()
         gc.collect()
-        full_collection = time.perf_counter() - started
-    if gc_freeze:
-        gc.freeze()
+        full_collection_ms = (time.perf_counter() - started) * 1000
     hub_seen.clear()
     loop_lag.clear()
     gc_pauses.clear()
     return {
         "objects": len(gc.get_objects()),
         "frozen": gc.get_freeze_count(),
-        "full_collection_ms": full_collection * 1000,
+        "threshold": gc.get_threshold(),
+        "full_collection_ms": full_collection_ms,
     }
 
 
@@ -198,19 +195,6 @@ async def mem_diff(limit: int = 25, per: int = 1) -> dict[str, Any]:
     }
 
 
-@bench_router.get("/gc/types")
-async def gc_types(collect: bool = False, limit: int = 40) -> dict[str, int]:
-    """How many GC-tracked objects of each type exist now (after a full collection if asked)."""
-    if collect:
-        gc.collect()
-    counts: dict[str, int] = {}
-    for obj in gc.get_objects():
-        name = type(obj).__qualname__
-        counts[name] = counts.get(name, 0) + 1
-    top = sorted(counts.items(), key=lambda item: item[1], reverse=True)[:limit]
-    return dict(top)
-
-
 def raise_fd_limit() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -227,12 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tracemalloc", action="store_true", help="for /api/v1/bench/mem/*")
-    parser.add_argument(
-        "--gc-threshold", help="experiment: gc.set_threshold(a, b, c) given as 'a,b,c'"
-    )
     args = parser.parse_args()
-    if args.gc_threshold:
-        gc.set_threshold(*(int(part) for part in args.gc_threshold.split(",")))
     if args.tracemalloc:
         tracemalloc.start(16)  # deep enough to find who asked for each allocation
 
