@@ -164,14 +164,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.session(write=False) as session:
-        yield session
-
-
 # "function" scope: the commit finishes before the response is sent, so a 2xx means stored.
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
-# For the few writes that must not hold the write lock for the whole request (Argon2 work):
-# they read here and write in a short `database.session()` of their own.
-ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -46,7 +46,7 @@ def fixtures_dir() -> Path:
 def fixture_bytes(name: str) -> bytes:
     path = fixtures_dir() / name
     if not path.is_file():
-        pytest.skip(f"CBR fixture {path} not found (FXDESK_FIXTURES_DIR)", allow_module_level=True)
+        raise RuntimeError(f"CBR fixture {path} not found (FXDESK_FIXTURES_DIR)")
     return path.read_bytes()
 
 

@@ -42,7 +42,7 @@ SIGNED_IN_HINT = "fxdesk:signed-in"
 @pytest.fixture(scope="session")
 def chromium() -> str:
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is missing: `make browser` installs it")
+        pytest.fail("Debian chromium is missing: `make browser` installs it")
     return str(CHROMIUM)
 
 

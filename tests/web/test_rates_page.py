@@ -36,7 +36,7 @@ def fixtures_dir() -> Path:
 
 FIXTURES = fixtures_dir()
 if not FIXTURES.is_dir():
-    pytest.skip(f"CBR fixtures not found at {FIXTURES}", allow_module_level=True)
+    raise RuntimeError(f"CBR fixtures not found at {FIXTURES}")
 
 MARCH = "XML_daily_2026-03-19.xml"
 APRIL = "XML_daily_2026-04-25.xml"

@@ -69,9 +69,6 @@ async def get_current_user(request: Request) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-# Kept for routes that write on their own: the check takes no database session (and so no
-# write lock) any more, so it is the same dependency.
-CurrentUserUnlocked = CurrentUser
 
 
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from fxdesk.auth.cookies import client_address, end_session, start_session
-from fxdesk.auth.dependencies import CurrentUser, CurrentUserUnlocked
+from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.auth.schemas import LoginIn, MessageOut, PasswordChangeIn, RegisterIn, SessionOut
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
@@ -94,7 +94,7 @@ async def me(user: CurrentUser) -> Any:
 @router.post("/password", response_model=SessionOut)
 async def change_password(
     body: PasswordChangeIn,
-    current: CurrentUserUnlocked,
+    current: CurrentUser,
     request: Request,
     response: Response,
 ) -> Any:

@@ -16,7 +16,7 @@ from fxdesk.logging import get_logger
 from fxdesk.rates import service
 from fxdesk.rates.conversion import decimal_text, parse_amount
 from fxdesk.rates.converter import convert_cbr
-from fxdesk.rates.dependencies import AdminUnlocked, Rates
+from fxdesk.rates.dependencies import Rates
 from fxdesk.rates.exceptions import CurrencyNotFound
 from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
 from fxdesk.realtime.router import admit, hub_client, receive_loop
@@ -136,7 +136,7 @@ async def seed_delete(rate_id: RateId, admin: AdminUser, session: DbSession) -> 
 
 
 @tasks_router.post("/run", response_model=SeedRunOut)
-async def seed_run(admin: AdminUnlocked, rates: Rates) -> Any:
+async def seed_run(admin: AdminUser, rates: Rates) -> Any:
     """Run the fetch job now; the message says how many rows changed."""
     report = await rates.scheduler.run_once("manual")
     report.raise_for_status()

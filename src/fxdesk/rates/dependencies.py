@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fxdesk.auth.dependencies import CurrentUserUnlocked
-from fxdesk.errors import InvalidInput, PermissionDenied
+from fxdesk.errors import InvalidInput
 from fxdesk.rates import service
 from fxdesk.rates.cache import Encoded, RatesCache
 from fxdesk.rates.conversion import parse_code
 from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.rates.service import RateTable
-from fxdesk.users.models import Role, User
 
 CACHE_CONTROL = "private, no-cache"  # per user, and always revalidated: the ETag makes it cheap
 
@@ -26,17 +24,6 @@ def get_rates(request: Request) -> RatesRuntime:
 
 
 Rates = Annotated[RatesRuntime, Depends(get_rates)]
-
-
-async def require_admin_unlocked(user: CurrentUserUnlocked) -> User:
-    """Admin, checked through a read session: a fetch writes in transactions of its own, and
-    SQLite's single writer must not be held by the request while it waits for cbr.ru."""
-    if user.role != Role.admin:
-        raise PermissionDenied()
-    return user
-
-
-AdminUnlocked = Annotated[User, Depends(require_admin_unlocked)]
 
 
 def _matches(header: str, etag: str) -> bool:

@@ -19,7 +19,7 @@ from fxdesk.rates import service
 from fxdesk.rates.cache import encode, series_points, table_payload
 from fxdesk.rates.conversion import BASE_CODE, parse_amount
 from fxdesk.rates.converter import conversion_payload
-from fxdesk.rates.dependencies import AdminUnlocked, Rates, etag_response, known_code, table_as_of
+from fxdesk.rates.dependencies import Rates, etag_response, known_code, table_as_of
 from fxdesk.rates.scheduler import LEASE_NAME
 from fxdesk.rates.schemas import (
     AsOfOut,
@@ -143,7 +143,7 @@ async def status(user: CurrentUser, rates: Rates, session: DbSession) -> Any:
 
 
 @router.post("/rates/refresh", response_model=RefreshOut)
-async def refresh(admin: AdminUnlocked, rates: Rates) -> Any:
+async def refresh(admin: AdminUser, rates: Rates) -> Any:
     """Run the fetch job now (admin); 409 while another instance fetches, 503 if CBR fails."""
     report = await rates.scheduler.run_once("manual")
     report.raise_for_status()
