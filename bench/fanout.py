@@ -1,11 +1,4 @@
-"""Fan-out benchmark: HTTP write -> outbox -> relay -> JetStream -> hub -> N WebSocket clients.
-
-    .venv/bin/python bench/fanout.py [--clients 1000] [--rate 10] [--seconds 20] [--idle 10000]
-
-The server (bench/fanout_server.py) runs as its own process with its own data dir and embedded
-nats-server, so its CPU and memory are its own. Latency is the client's wall-clock receipt time
-minus the envelope's `ts` (stamped when the outbox row is written, just before the commit).
-"""
+"""Fan-out benchmark: HTTP write -> outbox -> relay -> JetStream -> hub -> N WebSocket clients."""
 
 from __future__ import annotations
 
@@ -34,6 +27,13 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 HERE = Path(__file__).resolve().parent
+USAGE = """\
+    .venv/bin/python bench/fanout.py [--clients 1000] [--rate 10] [--seconds 20] [--idle 10000]
+
+The server (bench/fanout_server.py) runs as its own process with its own data dir and embedded
+nats-server, so its CPU and memory are its own. Latency is the client's wall-clock receipt time
+minus the envelope's `ts` (stamped when the outbox row is written, just before the commit).
+"""
 BENCH_USER, BENCH_PASSWORD = "fanout-bench", "fanout-bench-password"
 TARGET_CLIENTS = 1000
 TARGET_RATE = 10.0
@@ -825,7 +825,7 @@ async def run(args: argparse.Namespace, server: Server) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=TARGET_CLIENTS)
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="events per second")
