@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.db import DbSession
-from fxdesk.errors import BadRequest
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
 from fxdesk.rates import service
@@ -123,8 +122,6 @@ async def seed_create(body: ManualRateIn, admin: AdminUser, session: DbSession) 
 async def seed_update(
     rate_id: RateId, body: ManualRatePatch, admin: AdminUser, session: DbSession
 ) -> Any:
-    if body.name is None and body.value is None:
-        raise BadRequest("You must provide at least one parameter")
     row = await service.update_manual(session, admin, rate_id, body.name, body.value)
     return service.manual_payload(row)
 

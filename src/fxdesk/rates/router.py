@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.db import DbSession, utcnow
-from fxdesk.errors import BadRequest, InvalidInput, NotFound
+from fxdesk.errors import InvalidInput, NotFound
 from fxdesk.events.models import Lease
 from fxdesk.rates import service
 from fxdesk.rates.cache import encode, series_points, table_payload
@@ -181,8 +181,6 @@ async def create_manual(body: ManualRateIn, admin: AdminUser, session: DbSession
 async def update_manual(
     rate_id: ManualId, body: ManualRatePatch, admin: AdminUser, session: DbSession
 ) -> Any:
-    if body.name is None and body.value is None:
-        raise BadRequest("You must provide at least one parameter")
     row = await service.update_manual(session, admin, rate_id, body.name, body.value)
     return service.manual_payload(row)
 

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fxdesk.db import utcnow
+from fxdesk.errors import BadRequest
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.rates.cbr import CbrTable
@@ -571,6 +572,8 @@ async def update_manual(
     value: Decimal | None = None,
 ) -> ManualRate:
     """Apply the given fields; nothing changes (and nothing is announced) if they are the same."""
+    if name is None and value is None:
+        raise BadRequest("You must provide at least one parameter")
     row = await get_manual(session, rate_id)
     changed = False
     if name is not None and name != row.name:
