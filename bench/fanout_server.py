@@ -23,6 +23,7 @@ from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.logging import configure_logging
 from fxdesk.realtime import hub as hub_module
+from fxdesk.serving import SERVER_OPTIONS
 
 LAG_TICK = 0.01  # the loop-lag probe asks to wake every 10 ms and records how late it was
 LAG_SAMPLES = 100_000
@@ -220,18 +221,7 @@ def main() -> None:
     gc.callbacks.append(_on_gc)
     settings = Settings()  # FXDESK_DATA_DIR, FXDESK_LOG_LEVEL, ... come from the environment
     configure_logging(settings)
-    uvicorn.run(
-        build_app(settings),
-        host="127.0.0.1",
-        port=args.port,
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_max_size=65_536,
-        ws_per_message_deflate=False,  # as `fxdesk serve` runs it
-    )
+    uvicorn.run(build_app(settings), host="127.0.0.1", port=args.port, **SERVER_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from fxdesk.db import Database
 from fxdesk.logging import configure_logging
 from fxdesk.rates import service
 from fxdesk.rates.cbr import parse_daily
+from fxdesk.serving import SERVER_OPTIONS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cbr"
 USER, PASSWORD = "bench-user", "bench-password-123"
@@ -113,9 +114,7 @@ def main() -> None:
     asyncio.run(prepare(settings, args.rows))
     app = create_app(settings)
     app.include_router(bare)
-    uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_config=None, ws_per_message_deflate=False
-    )
+    uvicorn.run(app, host="127.0.0.1", port=args.port, **SERVER_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from fxdesk.db import DbSession
 from fxdesk.errors import Conflict
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
+from fxdesk.serving import SERVER_OPTIONS
 
 probe = APIRouter(prefix="/api/v1/probe")
 
@@ -56,10 +57,8 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         app,
         host="127.0.0.1",
         port=0,
-        log_config=None,
         lifespan="on",
-        ws_ping_interval=20,
-        ws_per_message_deflate=False,  # as `fxdesk serve` runs it
+        **SERVER_OPTIONS,  # as `fxdesk serve` runs it
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

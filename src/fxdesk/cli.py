@@ -40,6 +40,8 @@ def serve(
     """Run the HTTP and WebSocket server (migrations are applied first)."""
     import uvicorn
 
+    from fxdesk.serving import SERVER_OPTIONS
+
     if demo:
         os.environ["FXDESK_DEMO"] = "true"
     _settings()  # fail fast, with a clear message, on a bad configuration
@@ -49,15 +51,7 @@ def serve(
         host=host,
         port=port,
         reload=reload,
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_max_size=65_536,
-        # Every client gets the same bytes; compressing them once per connection would cost
-        # more CPU than the fan-out itself.
-        ws_per_message_deflate=False,
+        **SERVER_OPTIONS,
     )
 
 

@@ -23,7 +23,6 @@ from fxdesk.realtime.router import admit, hub_client, receive_loop
 currency_router = APIRouter(prefix="/currency", tags=["seed"])
 rates_router = APIRouter(prefix="/rates", tags=["seed"])
 tasks_router = APIRouter(prefix="/tasks", tags=["seed"])
-socket_router = APIRouter(tags=["seed"])
 log = get_logger("fxdesk.compat.rates")
 
 RATE_EVENTS = frozenset({"rate_created", "rate_updated", "rate_deleted"})
@@ -149,7 +148,6 @@ def rate_events_only(text: str) -> str | None:
     return text if event in RATE_EVENTS else None
 
 
-@socket_router.websocket("/ws/rates")
 async def seed_rates_socket(websocket: WebSocket) -> None:
     user = await admit(websocket)
     if user is None:
@@ -164,4 +162,4 @@ async def seed_rates_socket(websocket: WebSocket) -> None:
         await receive_loop(websocket, client, ignore)
 
 
-routers = (currency_router, rates_router, tasks_router, socket_router)
+routers = (currency_router, rates_router, tasks_router)

@@ -124,7 +124,6 @@ async def _announce(database: Database, user: User, event: EventType) -> None:
         await add_event(session, event, payload, actor=user)
 
 
-@router.websocket("/general_chat")
 async def general_chat(websocket: WebSocket) -> None:
     user = await admit(websocket)
     if user is None:

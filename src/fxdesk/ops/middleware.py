@@ -1,13 +1,16 @@
-"""Pure-ASGI middleware: request id, one access line, metrics and security headers per request."""
+"""Pure-ASGI middleware: request id, one access line, metrics and security headers per request;
+WebSocket endpoints dispatched by path."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -39,9 +42,15 @@ def _incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+SocketEndpoint = Callable[[WebSocket], Awaitable[None]]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Binds the request id; serves `sockets` (path -> endpoint) itself, passes the rest on."""
+
+    def __init__(self, app: ASGIApp, sockets: Mapping[str, SocketEndpoint] | None = None) -> None:
         self.app = app
+        self.sockets = dict(sockets or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -51,7 +60,11 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
+            endpoint = self.sockets.get(scope["path"])
+            if endpoint is None:
+                await self.app(scope, receive, send)  # the router refuses it
+            else:
+                await endpoint(WebSocket(scope, receive, send))
             return
 
         started = time.perf_counter()

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from fxdesk.auth.dependencies import authenticate_token, credential_from
@@ -20,7 +20,6 @@ from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
 from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
 from fxdesk.users.models import User
 
-router = APIRouter()
 log = get_logger("fxdesk.realtime")
 
 CLOSE_POLICY = 1008
@@ -93,7 +92,6 @@ async def hub_client(
         log.info("ws_disconnected", socket=name, user_id=user.id, slow=client.slow)
 
 
-@router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
     user = await admit(websocket)
     if user is None:

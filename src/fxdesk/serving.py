@@ -1,0 +1,20 @@
+"""How uvicorn runs fxdesk: the server options of `fxdesk serve`, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SERVER_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "proxy_headers": True,
+    "timeout_graceful_shutdown": 10,
+    # Named, not "auto": the sans-I/O protocol keeps a connection to its parser, two timers and
+    # the application's task, where the legacy `websockets` one adds three tasks per socket.
+    "ws": "websockets-sansio",
+    "ws_ping_interval": 20,
+    "ws_ping_timeout": 20,
+    "ws_max_size": 65_536,
+    # Every client gets the same bytes; compressing them once per connection would cost more CPU
+    # than the fan-out itself.
+    "ws_per_message_deflate": False,
+}
