@@ -88,6 +88,7 @@ async def ws_client(
     token: str | None,
     origin: str | None = None,
     receive_buffer: int | None = None,
+    path: str = "/api/v1/ws",
     **kwargs: Any,
 ) -> AsyncIterator[ClientConnection]:
     """A WebSocket client; `receive_buffer` pins a small kernel buffer (a client that lags)."""
@@ -104,7 +105,7 @@ async def ws_client(
     # (a paused reader would wait out the 10 s close timeout).
     kwargs.setdefault("max_queue", None)
     async with connect(
-        f"ws://{host}/api/v1/ws",
+        f"ws://{host}{path}",
         additional_headers=headers,
         origin=origin,  # type: ignore[arg-type]
         open_timeout=10,

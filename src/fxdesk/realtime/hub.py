@@ -26,6 +26,7 @@ from fxdesk.ops.metrics import (
     WS_RESYNCS,
     WS_SLOW_DISCONNECTS,
 )
+from fxdesk.realtime.wire import Wire, text_frame
 
 log = get_logger("fxdesk.realtime.hub")
 
@@ -35,11 +36,14 @@ SENDER_LINGER = 5.0  # seconds a sender waits for more frames before it ends
 
 @dataclass(eq=False, slots=True)
 class Client:
-    """One WebSocket connection's delivery state; `send` writes one text frame.
+    """One WebSocket connection's delivery state; `send` writes one text frame through ASGI.
 
-    A sender task runs while frames flow and stays a few seconds after the queue empties (so a
-    steady stream of events does not start one task per frame); an idle socket owns no task of
-    its own besides its reader.
+    With a `wire`, a live event is written straight to the socket, already framed, whenever
+    nothing waits before it. Everything else (protocol messages, replays, frames arriving while
+    the transport is above its high-water mark, and every frame of a client without a wire or
+    with a `transform`) goes through `pending`, drained in order by a sender task. That task
+    stays a few seconds after the queue empties when there is no wire, so a steady stream of
+    events does not start one task per frame; an idle socket owns no task besides its reader.
     """
 
     send: Callable[[str], Awaitable[None]]
@@ -57,9 +61,15 @@ class Client:
     # Adapters (the seed's plain-text chat, /ws/rates) reshape or drop frames on the way out;
     # applied by the sender, so fan-out itself stays one append per client.
     transform: Callable[[str], str | None] | None = None
+    wire: Wire | None = None
 
-    def offer(self, text: str) -> bool:
-        """Queue a live event; False when the client is too far behind to keep."""
+    def offer(self, text: str, frame: bytes) -> bool:
+        """Send or queue a live event (`frame` is `text` framed); False when the client is too
+        far behind to keep."""
+        wire = self.wire
+        if wire is not None and not self.pending and self.sender is None and wire.ready:
+            wire.write(frame)
+            return True
         if len(self.pending) - self.replay_left >= self.limit:
             return False
         self.pending.append(text)
@@ -91,7 +101,14 @@ class Client:
             self.reader.cancel()
 
     async def _send_pending(self) -> None:
-        """Replayed frames first, then live ones, in order; ends after SENDER_LINGER idle."""
+        try:
+            await self._drain()
+        finally:
+            self.sender = None  # live frames may go straight to the wire again
+
+    async def _drain(self) -> None:
+        """Replayed frames first, then live ones, in order; without a wire it ends after
+        SENDER_LINGER idle, with one as soon as the queue is empty."""
         loop = asyncio.get_running_loop()
         while True:
             while self.pending:
@@ -108,6 +125,8 @@ class Client:
                     except Exception:  # the socket is gone: the reader ends the connection
                         self.pending.clear()
                         return
+            if self.wire is not None:
+                return
             self.wake = loop.create_future()
             try:
                 await asyncio.wait_for(self.wake, SENDER_LINGER)
@@ -199,8 +218,9 @@ class Hub:
         self.last_seq = seq
         self.window.append((seq, channel, text))
         delivered = 0
+        frame = text_frame(text.encode())
         for client in self.subscribers[channel]:
-            if client.offer(text):
+            if client.offer(text, frame):
                 delivered += 1
             elif not client.slow:
                 # Its pump may be stuck on a full socket: cancelling it lets the connection

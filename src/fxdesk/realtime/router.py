@@ -18,6 +18,7 @@ from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger, security_event
 from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
 from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
+from fxdesk.realtime.wire import Wire
 from fxdesk.users.models import User
 
 log = get_logger("fxdesk.realtime")
@@ -76,6 +77,8 @@ async def hub_client(
         limit=websocket.app.state.settings.ws_queue_size,
         user_id=user.id,
         transform=transform,
+        # Frames are rewritten per client by a transform, so only plain clients share them.
+        wire=Wire.of(websocket) if transform is None else None,
     )
     hub.add(client)
     if channels is not None:

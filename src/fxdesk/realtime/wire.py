@@ -1,0 +1,67 @@
+"""Direct frame writes for live fan-out.
+
+Every subscriber of a channel gets the same event, and a server's WebSocket frames are neither
+masked nor (here) compressed, so the frame is the same bytes for every socket: it is encoded
+once per event and written to each connection's transport. Through ASGI each copy would be
+framed again, in three layers of coroutines and a task wake-up per socket; at 1000 sockets that
+was about 70 µs a frame and 70 ms of a blocked loop per event.
+
+This reaches under ASGI into uvicorn's sans-I/O WebSocket protocol (the one `fxdesk serve`
+names in its options, from the uv.lock pin). Under any other server `Wire.of` gives None and
+the client is served through ASGI alone; tests assert that the served app takes this path.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from starlette.websockets import WebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+_FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final text frame (RFC 6455 5.2) carrying `payload`."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", _FIN_TEXT, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
+    return header + payload
+
+
+class Wire:
+    """The open socket under one accepted WebSocket, for writing whole frames to it."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
+        self._protocol = protocol
+
+    @classmethod
+    def of(cls, websocket: WebSocket) -> Wire | None:
+        """The wire under `websocket` when uvicorn's sans-I/O protocol serves it, else None."""
+        send: Any = getattr(websocket, "_send", None)
+        protocol = getattr(send, "__self__", None)
+        if isinstance(protocol, WebSocketsSansIOProtocol):
+            return cls(protocol)
+        return None
+
+    @property
+    def ready(self) -> bool:
+        """True when a frame may go out now: open, and the transport is below its high-water
+        mark (above it, frames wait in the client's bounded queue)."""
+        protocol = self._protocol
+        return (
+            protocol.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and not protocol.transport.is_closing()
+        )
+
+    def write(self, frame: bytes) -> None:
+        self._protocol.transport.write(frame)

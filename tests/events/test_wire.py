@@ -1,0 +1,54 @@
+"""Live frames written straight to the socket: the framing, and that the served app uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from websockets.frames import Frame, Opcode
+
+from fxdesk.events.nats_server import EmbeddedNats
+from fxdesk.events.schemas import Channel
+from fxdesk.realtime.hub import Hub
+from fxdesk.realtime.wire import text_frame
+from fxdesk.users.models import User
+from fxdesk.users.schemas import username_key
+from tests.conftest import make_settings, purge_stream
+from tests.live import next_event, probe_app, serving, subscribe, token_for, ws_client
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 200_000])
+def test_text_frame_is_what_websockets_would_send(size: int) -> None:
+    payload = ("ж" * size).encode()[:size]  # multi-byte UTF-8 cut to the exact size
+    expected = Frame(Opcode.TEXT, payload, fin=True).serialize(mask=False)
+    assert text_frame(payload) == expected
+
+
+async def test_live_clients_take_the_wire_and_seed_sockets_do_not(
+    tmp_path: Path, template_db: Path, nats_server: EmbeddedNats
+) -> None:
+    await purge_stream(nats_server.url)
+    db_path = tmp_path / "wire.db"
+    shutil.copyfile(template_db, db_path)
+    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_server.url))
+    async with serving(app) as host:
+        async with app.state.database.session() as session:
+            user = User(username="wes", username_key=username_key("wes"), password_hash="x")
+            session.add(user)
+        token = token_for(app, user)
+        async with ws_client(host, token) as live, ws_client(host, token, path="/ws/rates"):
+            await subscribe(live, ["chat"])
+            hub: Hub = app.state.hub
+            for _ in range(100):
+                if len(hub.clients) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            wires = sorted(client.wire is not None for client in hub.clients)
+            # /api/v1/ws writes shared frames; /ws/rates reshapes each one, so it cannot.
+            assert wires == [False, True]
+            hub.publish_local(hub.last_seq + 1, Channel.chat, '{"event":"x"}')
+            assert await live.recv() == '{"event":"x"}'
+            with pytest.raises(TimeoutError):
+                await next_event(live, timeout=0.2)
