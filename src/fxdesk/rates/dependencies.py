@@ -18,7 +18,9 @@ from fxdesk.rates.service import RateTable
 CACHE_CONTROL = "private, no-cache"  # per user, and always revalidated: the ETag makes it cheap
 
 
-def get_rates(request: Request) -> RatesRuntime:
+async def get_rates(request: Request) -> RatesRuntime:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop that
+    cost more than the whole rest of a cached read."""
     runtime: RatesRuntime = request.app.state.rates
     return runtime
 
