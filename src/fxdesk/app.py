@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         summary="Live CBR exchange rates, a shared task board and chat",
         lifespan=lifespan,
+        # Metrics are our own (Prometheus, /metrics); FastAPI's OpenTelemetry hooks would only
+        # ask on every request whether a provider has appeared.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.instance_id = uuid.uuid4().hex
