@@ -250,6 +250,21 @@ async def test_convert_refuses_bad_input_with_422(loaded: FakeCbr, user_client: 
         assert response.json()["detail"], params
 
 
+async def test_convert_names_a_missing_or_oversized_parameter(
+    loaded: FakeCbr, user_client: Any
+) -> None:
+    missing = await user_client.get("/api/v1/convert", params={"from": "USD", "to": "EUR"})
+    assert missing.status_code == 422
+    assert [error["loc"] for error in missing.json()["detail"]] == [["query", "amount"]]
+    secret = "x" * 70
+    long = await user_client.get(
+        "/api/v1/convert", params={"from": "USD", "to": "EUR", "amount": secret}
+    )
+    assert long.status_code == 422
+    assert long.json()["detail"][0]["loc"] == ["query", "amount"]
+    assert secret not in long.text  # the input is never echoed
+
+
 # --- the optional APILayer provider --------------------------------------------------------
 
 

@@ -72,14 +72,12 @@ async def currency_codes(user: CurrentUser, rates: Rates) -> Any:
 
 
 @currency_router.post("/convert", response_model=SeedMessage)
-async def seed_convert(
-    body: SeedConvertIn, user: CurrentUser, rates: Rates, session: DbSession
-) -> Any:
+async def seed_convert(body: SeedConvertIn, user: CurrentUser, rates: Rates) -> Any:
     # Echo the amount as the client wrote it; compute with its exact decimal value.
     echoed = repr(body.amount) if isinstance(body.amount, float) else str(body.amount).strip()
     amount = parse_amount(body.amount)
     conversion, _ = await convert_cbr(
-        rates.cache, session, amount, body.currency_code1, body.currency_code2, None
+        rates.cache, amount, body.currency_code1, body.currency_code2, None
     )
     return {
         "message": f"{echoed} of {conversion.source} is "

@@ -6,8 +6,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import apilayer
 from fxdesk.rates.cache import RatesCache
@@ -27,7 +25,6 @@ from fxdesk.rates.runtime import RatesRuntime
 
 async def convert_cbr(
     cache: RatesCache,
-    session: AsyncSession,
     amount: Decimal,
     source: str,
     target: str,
@@ -40,7 +37,7 @@ async def convert_cbr(
         if table is None:
             raise NoRatesYet()
     else:
-        table, _ = await table_as_of(cache, session, on)
+        table, _ = await table_as_of(cache, on)
         if table is None:
             raise InvalidInput(f"No CBR table is stored for {on.isoformat()} or any day before")
     codes = table.codes()
@@ -53,7 +50,6 @@ async def convert_cbr(
 
 async def conversion_payload(
     rates: RatesRuntime,
-    session: AsyncSession,
     amount: Decimal,
     source: str,
     target: str,
@@ -91,7 +87,7 @@ async def conversion_payload(
             "result_unrounded": decimal_text(answer.result),
             "minor_units": minor_units(target),
         }
-    conversion, table_date = await convert_cbr(rates.cache, session, amount, source, target, on)
+    conversion, table_date = await convert_cbr(rates.cache, amount, source, target, on)
     return {
         "provider": "cbr",
         "from": conversion.source,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import service
@@ -26,6 +27,36 @@ async def get_rates(request: Request) -> RatesRuntime:
 
 
 Rates = Annotated[RatesRuntime, Depends(get_rates)]
+
+
+Query = TypeVar("Query", bound=BaseModel)
+
+
+def parse_query(model: type[Query], request: Request) -> Query:
+    """The request's query string validated by `model` in one pydantic pass (422 as usual).
+
+    For the hot reads: FastAPI's per-parameter query handling cost about 25 µs a parameter,
+    more than a cached conversion. `query_parameters` documents the model in OpenAPI.
+    """
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in errors]
+        ) from None
+
+
+def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` declaring `model`'s fields as the route's query parameters."""
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", ()))
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": name in required, "schema": field}
+            for name, field in schema["properties"].items()
+        ]
+    }
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -56,16 +87,16 @@ def known_code(raw: str, codes: list[str], *, field: str) -> str:
     return code
 
 
-async def table_as_of(
-    cache: RatesCache, session: AsyncSession, on: dt.date
-) -> tuple[RateTable | None, RateTable | None]:
-    """(table in force on `on`, the one before it): from memory when the window covers `on`."""
+async def table_as_of(cache: RatesCache, on: dt.date) -> tuple[RateTable | None, RateTable | None]:
+    """(table in force on `on`, the one before it): from memory when the window covers `on`;
+    a read session is opened only when it does not."""
     snapshot = await cache.current()
     hit = cache.window_as_of(snapshot, on)
     if hit is not None:
         return hit
-    table = await service.load_table_as_of(session, on)
-    if table is None:
-        return None, None
-    previous = await service.load_table_as_of(session, table.date - dt.timedelta(days=1))
+    async with cache.database.session(write=False) as session:
+        table = await service.load_table_as_of(session, on)
+        if table is None:
+            return None, None
+        previous = await service.load_table_as_of(session, table.date - dt.timedelta(days=1))
     return table, previous

@@ -6,7 +6,7 @@ Every figure is a JSON string; reads carry an ETag and honour If-None-Match.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
@@ -19,11 +19,19 @@ from fxdesk.rates import service
 from fxdesk.rates.cache import encode, series_points, table_payload
 from fxdesk.rates.conversion import BASE_CODE, parse_amount
 from fxdesk.rates.converter import conversion_payload
-from fxdesk.rates.dependencies import Rates, etag_response, known_code, table_as_of
+from fxdesk.rates.dependencies import (
+    Rates,
+    etag_response,
+    known_code,
+    parse_query,
+    query_parameters,
+    table_as_of,
+)
 from fxdesk.rates.scheduler import LEASE_NAME
 from fxdesk.rates.schemas import (
     AsOfOut,
     ConversionOut,
+    ConvertQuery,
     CurrenciesOut,
     LatestOut,
     ManualRateIn,
@@ -63,6 +71,20 @@ ATTEMPT_COLUMNS = (
     "rows_changed",
     "error",
 )
+
+
+# Routes are tried in the order they are declared: the hot reads come first.
+
+
+@router.get("/convert", response_model=ConversionOut, openapi_extra=query_parameters(ConvertQuery))
+async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
+    """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
+    query = parse_query(ConvertQuery, request)
+    value = parse_amount(query.amount)
+    payload = await conversion_payload(
+        rates, value, query.source, query.to, query.date, query.provider
+    )
+    return etag_response(request, encode(payload))
 
 
 @router.get("/currencies", response_model=CurrenciesOut)
@@ -200,11 +222,10 @@ async def as_of(
     date: dt.date,
     user: CurrentUser,
     rates: Rates,
-    session: DbSession,
     base: Base = BASE_CODE,
 ) -> Response:
     """The table in force on `date`: the newest one dated on or before it."""
-    table, previous = await table_as_of(rates.cache, session, date)
+    table, previous = await table_as_of(rates.cache, date)
     if table is None:
         raise NotFound(f"No CBR table is stored for {date.isoformat()} or any day before")
     base = known_code(base, table.codes(), field="base currency")
@@ -213,27 +234,4 @@ async def as_of(
         "requested_date": date.isoformat(),
         **table_payload(table, previous, base, snapshot.currencies),
     }
-    return etag_response(request, encode(payload))
-
-
-# --- conversion ----------------------------------------------------------------------------
-
-
-@router.get("/convert", response_model=ConversionOut)
-async def convert(
-    request: Request,
-    user: CurrentUser,
-    rates: Rates,
-    source: Annotated[str, Query(alias="from", max_length=16, examples=["USD"])],
-    to: Annotated[str, Query(max_length=16, examples=["EUR"])],
-    amount: Annotated[str, Query(max_length=64, examples=["100"])],
-    date: dt.date | None = None,
-    provider: Literal["cbr", "apilayer"] = "cbr",
-) -> Response:
-    """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
-    value = parse_amount(amount)
-    # The table normally comes from memory; the session (no dependency: this is the hot path)
-    # only opens a connection when an old date has to be read from the database.
-    async with request.app.state.database.session(write=False) as session:
-        payload = await conversion_payload(rates, session, value, source, to, date, provider)
     return etag_response(request, encode(payload))

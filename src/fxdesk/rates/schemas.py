@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -118,6 +118,16 @@ class CurrencyOut(BaseModel):
 class CurrenciesOut(BaseModel):
     count: int
     currencies: list[CurrencyOut]
+
+
+class ConvertQuery(BaseModel):
+    """GET /convert's query string (validated in one pass by `parse_query`)."""
+
+    source: str = Field(alias="from", max_length=16, examples=["USD"])
+    to: str = Field(max_length=16, examples=["EUR"])
+    amount: str = Field(max_length=64, examples=["100"])
+    date: dt.date | None = None
+    provider: Literal["cbr", "apilayer"] = "cbr"
 
 
 class ConversionOut(BaseModel):
