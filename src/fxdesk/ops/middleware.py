@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -43,14 +45,23 @@ def _incoming_request_id(scope: Scope) -> str:
 
 
 SocketEndpoint = Callable[[WebSocket], Awaitable[None]]
+# A read answered before routing when it can be; None sends the request on to the router.
+FastRead = Callable[[Request], Awaitable[Response | None]]
 
 
 class RequestContextMiddleware:
-    """Binds the request id; serves `sockets` (path -> endpoint) itself, passes the rest on."""
+    """Binds the request id, writes the access line and metrics; serves `sockets` (path ->
+    endpoint) itself, offers GETs of `reads` paths to their fast read, passes the rest on."""
 
-    def __init__(self, app: ASGIApp, sockets: Mapping[str, SocketEndpoint] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sockets: Mapping[str, SocketEndpoint] | None = None,
+        reads: Mapping[str, FastRead] | None = None,
+    ) -> None:
         self.app = app
         self.sockets = dict(sockets or {})
+        self.reads = dict(reads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -80,11 +91,18 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        answered = False
         try:
-            await self.app(scope, receive, send_with_headers)
+            read = self.reads.get(scope["path"]) if scope["method"] == "GET" else None
+            response = None if read is None else await read(Request(scope, receive))
+            if response is None:
+                await self.app(scope, receive, send_with_headers)
+            else:
+                answered = True
+                await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route_path = route_template(scope)
+            route_path = scope["path"] if answered else route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
             HTTP_LATENCY.labels(method, route_path).observe(elapsed)

@@ -44,6 +44,7 @@ log = get_logger("fxdesk.rates.cache")
 # The table in force, the one before it (change arrows) and a published "tomorrow".
 WINDOW = 3
 MEMO_LIMIT = 256
+CONVERSIONS_LIMIT = 4096
 RELOAD_SETTLE_SECONDS = 0.05
 
 
@@ -198,6 +199,9 @@ class Snapshot:
     currencies: dict[str, CurrencyInfo]
     loaded_at: dt.datetime
     memo: dict[tuple[Any, ...], Encoded] = field(default_factory=dict)
+    # Conversions with today's table, by (today, raw query string): the same question asked
+    # again is answered with the bytes already encoded.
+    conversions: dict[tuple[dt.date, bytes], Encoded] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -335,6 +339,19 @@ class RatesCache:
         rub = CurrencyInfo(BASE_CODE, None, RUB_NUM_CODE, *RUB_NAMES, 1, None, None)
         items = sorted([*snapshot.currencies.values(), rub], key=lambda c: c.code)
         return self._remember(snapshot, key, encode(currencies_payload(items)))
+
+    def encoded_latest(self, snapshot: Snapshot, base: str) -> Encoded | None:
+        """`latest(snapshot, base)` if it is already encoded, else None."""
+        return snapshot.memo.get(("latest", self.today(), base))
+
+    def encoded_conversion(self, snapshot: Snapshot, query: bytes) -> Encoded | None:
+        """The answer to a /convert query string already asked with today's table, if any."""
+        return snapshot.conversions.get((self.today(), query))
+
+    def remember_conversion(self, snapshot: Snapshot, query: bytes, encoded: Encoded) -> None:
+        if len(snapshot.conversions) >= CONVERSIONS_LIMIT:
+            snapshot.conversions.clear()
+        snapshot.conversions[(self.today(), query)] = encoded
 
     @staticmethod
     def _remember(snapshot: Snapshot, key: tuple[Any, ...], encoded: Encoded) -> Encoded:

@@ -79,12 +79,20 @@ ATTEMPT_COLUMNS = (
 @router.get("/convert", response_model=ConversionOut, openapi_extra=query_parameters(ConvertQuery))
 async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
-    query = parse_query(ConvertQuery, request)
-    value = parse_amount(query.amount)
-    payload = await conversion_payload(
-        rates, value, query.source, query.to, query.date, query.provider
-    )
-    return etag_response(request, encode(payload))
+    cache = rates.cache
+    snapshot = await cache.current()
+    query_string: bytes = request.scope["query_string"]
+    encoded = cache.encoded_conversion(snapshot, query_string)
+    if encoded is None:
+        query = parse_query(ConvertQuery, request)
+        value = parse_amount(query.amount)
+        payload = await conversion_payload(
+            rates, value, query.source, query.to, query.date, query.provider
+        )
+        encoded = encode(payload)
+        if query.date is None and query.provider == "cbr":  # answered from `snapshot` alone
+            cache.remember_conversion(snapshot, query_string, encoded)
+    return etag_response(request, encoded)
 
 
 @router.get("/currencies", response_model=CurrenciesOut)
