@@ -66,8 +66,9 @@ class Client:
     def offer(self, text: str, frame: bytes) -> bool:
         """Send or queue a live event (`frame` is `text` framed); False when the client is too
         far behind to keep."""
-        wire = self.wire
-        if wire is not None and not self.pending and self.sender is None and wire.ready:
+        wire, sender = self.wire, self.sender
+        idle = not self.pending and (sender is None or sender.done())
+        if wire is not None and idle and wire.ready:
             wire.write(frame)
             return True
         if len(self.pending) - self.replay_left >= self.limit:
