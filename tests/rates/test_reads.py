@@ -15,8 +15,9 @@ from sqlalchemy import update
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates import router as rates_router
+from fxdesk.rates import converter
 from fxdesk.rates.cache import RatesCache
+from fxdesk.rates.fastpath import FAST_READS
 from fxdesk.users.models import Role, User
 from tests.conftest import ClientFactory, UserFactory, sign_in
 from tests.rates.conftest import (
@@ -358,24 +359,30 @@ def _routing_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("answered by the route, not the fast path")
 
-    monkeypatch.setattr(rates_router, "conversion_payload", refuse)
+    monkeypatch.setattr(converter, "conversion_payload", refuse)
     monkeypatch.setattr(RatesCache, "latest", refuse)
 
 
 @pytest.mark.parametrize("path", [CONVERT, LATEST])
-async def test_a_repeated_read_is_answered_before_routing_with_the_same_bytes(
-    path: str, loaded: FakeCbr, user_client: Any, monkeypatch: pytest.MonkeyPatch
+async def test_the_fast_path_answers_with_the_routes_bytes(
+    path: str, app: Any, loaded: FakeCbr, user_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    routed = await user_client.get(path)  # computes, encodes and remembers
-    assert routed.status_code == 200
-    _routing_disabled(monkeypatch)
     fast = await user_client.get(path)
-    assert fast.status_code == 200
+    snapshot = app.state.rates.cache.snapshot
+    snapshot.memo.clear()
+    snapshot.conversions.clear()
+    with monkeypatch.context() as off:
+        off.delitem(FAST_READS, path.split("?")[0])
+        routed = await user_client.get(path)  # the FastAPI route; it remembers the answer
+    assert fast.status_code == routed.status_code == 200
     assert fast.content == routed.content
+    _routing_disabled(monkeypatch)
+    remembered = await user_client.get(path)
+    assert remembered.status_code == 200 and remembered.content == routed.content
     for header in ("etag", "cache-control", "content-type", "x-request-id", "x-frame-options"):
-        assert header in fast.headers, header
+        assert header in remembered.headers, header
         if header != "x-request-id":
-            assert fast.headers[header] == routed.headers[header], header
+            assert remembered.headers[header] == routed.headers[header] == fast.headers[header]
     again = await user_client.get(path, headers={"If-None-Match": routed.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 
@@ -400,6 +407,8 @@ async def test_the_fast_path_checks_the_session_like_the_route(
         assert anonymous.status_code == 401
         forged = await make_client().get(path, headers={"Authorization": "Bearer x.y.z"})
         assert forged.status_code == 401
+    never_asked = await make_client().get("/api/v1/convert?from=USD&to=EUR&amount=777")
+    assert never_asked.status_code == 401
     # Revoked sessions die at once on the fast path too (the version is read every time).
     async with app.state.database.session() as session:
         await session.execute(

@@ -61,7 +61,7 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.sockets = dict(sockets or {})
-        self.reads = dict(reads or {})
+        self.reads = reads if reads is not None else {}  # not copied: tests may switch one off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

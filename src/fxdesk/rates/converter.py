@@ -8,19 +8,21 @@ from typing import Any
 
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import apilayer
-from fxdesk.rates.cache import RatesCache
+from fxdesk.rates.cache import Encoded, RatesCache, encode
 from fxdesk.rates.conversion import (
     Conversion,
     convert,
     decimal_text,
     minor_units,
     normalized_text,
+    parse_amount,
     round_amount,
     round_rate,
 )
 from fxdesk.rates.dependencies import known_code, table_as_of
 from fxdesk.rates.exceptions import NoRatesYet
 from fxdesk.rates.runtime import RatesRuntime
+from fxdesk.rates.schemas import ConvertQuery
 
 
 async def convert_cbr(
@@ -46,6 +48,22 @@ async def convert_cbr(
     unit_from, unit_to = table.unit(source), table.unit(target)
     assert unit_from is not None and unit_to is not None
     return convert(amount, source, target, unit_from, unit_to), table.date
+
+
+async def answer_conversion(
+    rates: RatesRuntime, query_string: bytes, query: ConvertQuery
+) -> Encoded:
+    """GET /convert's encoded answer to `query`; remembered per table when today's answered it,
+    so the same query string is answered again from memory."""
+    snapshot = await rates.cache.current()
+    amount = parse_amount(query.amount)
+    payload = await conversion_payload(
+        rates, amount, query.source, query.to, query.date, query.provider
+    )
+    encoded = encode(payload)
+    if query.date is None and query.provider == "cbr":
+        rates.cache.remember_conversion(snapshot, query_string, encoded)
+    return encoded
 
 
 async def conversion_payload(

@@ -17,8 +17,8 @@ from fxdesk.errors import InvalidInput, NotFound
 from fxdesk.events.models import Lease
 from fxdesk.rates import service
 from fxdesk.rates.cache import encode, series_points, table_payload
-from fxdesk.rates.conversion import BASE_CODE, parse_amount
-from fxdesk.rates.converter import conversion_payload
+from fxdesk.rates.conversion import BASE_CODE
+from fxdesk.rates.converter import answer_conversion
 from fxdesk.rates.dependencies import (
     Rates,
     etag_response,
@@ -79,19 +79,10 @@ ATTEMPT_COLUMNS = (
 @router.get("/convert", response_model=ConversionOut, openapi_extra=query_parameters(ConvertQuery))
 async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
-    cache = rates.cache
-    snapshot = await cache.current()
     query_string: bytes = request.scope["query_string"]
-    encoded = cache.encoded_conversion(snapshot, query_string)
+    encoded = rates.cache.encoded_conversion(await rates.cache.current(), query_string)
     if encoded is None:
-        query = parse_query(ConvertQuery, request)
-        value = parse_amount(query.amount)
-        payload = await conversion_payload(
-            rates, value, query.source, query.to, query.date, query.provider
-        )
-        encoded = encode(payload)
-        if query.date is None and query.provider == "cbr":  # answered from `snapshot` alone
-            cache.remember_conversion(snapshot, query_string, encoded)
+        encoded = await answer_conversion(rates, query_string, parse_query(ConvertQuery, request))
     return etag_response(request, encoded)
 
 
