@@ -47,6 +47,18 @@ async def _emit(host: str, token: str, **body: object) -> httpx.Response:
         )
 
 
+async def _backlog(host: str, expected: float) -> float:
+    """The outbox backlog gauge as /metrics shows it, once it reads `expected` (or after 5 s)."""
+    async with httpx.AsyncClient(base_url=f"http://{host}") as client:
+        for _ in range(50):
+            text = (await client.get("/metrics")).text
+            line = next(x for x in text.splitlines() if x.startswith("fxdesk_outbox_backlog "))
+            if float(line.split()[1]) == expected:
+                break
+            await asyncio.sleep(0.1)
+    return float(line.split()[1])
+
+
 async def test_committed_event_reaches_nats_and_websocket(
     tmp_path: Path, db_path: Path, nats_url: str
 ) -> None:
@@ -123,6 +135,7 @@ async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after
                     during.extend(response.json()["seqs"])
                 ready = await httpx.AsyncClient(base_url=f"http://{host}").get("/ready")
                 assert ready.status_code == 503 and ready.json()["checks"]["nats"] == "unavailable"
+                assert await _backlog(host, 5) == 5
 
                 await server.start()  # same port, same store: clients reconnect by themselves
                 got = [await next_event(ws, timeout=20) for _ in range(5)]
@@ -130,6 +143,7 @@ async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after
                 assert [e["text"] for e in got] == [f"during-{i}" for i in range(5)]
                 with pytest.raises(TimeoutError):
                     await next_event(ws, timeout=1)  # and nothing twice
+                assert await _backlog(host, 0) == 0
 
         nc = await nats.connect(server.url)
         js = nc.jetstream()

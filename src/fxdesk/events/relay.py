@@ -100,14 +100,16 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish every unpublished row, oldest first; returns how many were published."""
-        await self._update_backlog()
         if not self.broker.connected:
+            await self._update_backlog()  # it grows while NATS is away
             return 0
         await self._hold_lease()
         if not self.is_leader:
+            await self._update_backlog()
             await self.broker.nc.publish(POKE_SUBJECT, b"")  # type: ignore[union-attr]
             return 0
         total = 0
+        drained = False
         while True:
             async with self.database.session(write=False) as session:
                 rows = list(
@@ -119,6 +121,7 @@ class OutboxRelay:
                     )
                 )
             if not rows:
+                drained = True
                 break
             done: list[int] = []
             try:
@@ -133,11 +136,16 @@ class OutboxRelay:
                     EVENTS_PUBLISHED.inc(len(done))
                     total += len(done)
             if len(rows) < BATCH:
+                drained = True
                 break
             await self._hold_lease()  # a long backlog: keep the lease alive between batches
             if not self.is_leader:
                 break
-        await self._update_backlog()
+        if drained:
+            # Everything committed before the last read is out; a later commit wakes us again.
+            OUTBOX_BACKLOG.set(0)
+        else:
+            await self._update_backlog()
         return total
 
     async def _hold_lease(self) -> None:
