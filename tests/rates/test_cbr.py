@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import os
 import re
 from collections.abc import Callable
 from decimal import Context, Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,18 +25,9 @@ from fxdesk.rates.cbr import (
     parse_mirror_json,
     parse_valfull,
 )
+from tests.rates.conftest import fixtures_dir
 
 HIGH = Context(prec=34)
-
-
-def fixtures_dir() -> Path:
-    """FXDESK_FIXTURES_DIR (the fixtures root or its cbr/ folder), else the shared checkout."""
-    override = os.environ.get("FXDESK_FIXTURES_DIR")
-    if override:
-        root = Path(override)
-        return root / "cbr" if (root / "cbr").is_dir() else root
-    return Path(__file__).resolve().parents[3] / "shared/fixtures/cbr"
-
 
 FIXTURES = fixtures_dir()
 if not FIXTURES.is_dir():  # fail, never skip: these tests are the proof the parsers work

@@ -4,7 +4,6 @@ the change arrows, the history chart, and the converter's exact value."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -22,17 +21,8 @@ from fxdesk.rates.cbr import parse_daily
 from fxdesk.users.models import Role
 from tests.conftest import make_settings
 from tests.live import serving, token_for
+from tests.rates.conftest import fixtures_dir
 from tests.web.conftest import Site, element_shot, screenshot
-
-
-def fixtures_dir() -> Path:
-    """FXDESK_FIXTURES_DIR (the fixtures root or its cbr/ folder), else the shared checkout."""
-    override = os.environ.get("FXDESK_FIXTURES_DIR")
-    if override:
-        root = Path(override)
-        return root / "cbr" if (root / "cbr").is_dir() else root
-    return Path(__file__).resolve().parents[3] / "shared/fixtures/cbr"
-
 
 FIXTURES = fixtures_dir()
 if not FIXTURES.is_dir():

@@ -102,12 +102,6 @@ class Client:
             self.reader.cancel()
 
     async def _send_pending(self) -> None:
-        try:
-            await self._drain()
-        finally:
-            self.sender = None  # live frames may go straight to the wire again
-
-    async def _drain(self) -> None:
         """Replayed frames first, then live ones, in order; without a wire it ends after
         SENDER_LINGER idle, with one as soon as the queue is empty."""
         loop = asyncio.get_running_loop()
