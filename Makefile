@@ -13,7 +13,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench sync clean browser
+.PHONY: run test lint typecheck pytest bench sync clean browser postgres
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -33,6 +33,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The database-facing tests also run on a real PostgreSQL, started by the fixtures themselves
+# from Debian's binaries (tests/pg.py); FXDESK_TEST_DATABASE_URL points them at a server instead.
+postgres:
+	@if [ -z "$${FXDESK_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
 run: sync
 	$(VENV)/fxdesk serve --host $(HOST) --port $(PORT)
 
@@ -43,7 +52,7 @@ lint: sync
 typecheck: sync
 	$(VENV)/mypy src
 
-pytest: sync browser
+pytest: sync browser postgres
 	$(VENV)/pytest -q
 
 test: lint typecheck pytest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from fxdesk.db import Database
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
+from tests.pg import Databases, postgres_server
 
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ALLOWED_ORIGIN = "https://allowed.example"
@@ -37,7 +38,7 @@ os.environ.pop("FXDESK_APILAYER_API_KEY", None)
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated by Alembic for the whole run; tests get byte copies of it."""
+    """One SQLite database migrated by Alembic for the whole run; tests get byte copies of it."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     database = Database(f"sqlite+aiosqlite:///{path}")
 
@@ -47,6 +48,112 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     asyncio.run(migrate())
     return path
+
+
+class DbTemplate:
+    """A migrated database that tests copy: a SQLite file, or a PostgreSQL template database.
+
+    `fresh()` gives the URL of a new copy; `derive()` builds (once) a template with more in it.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        *,
+        path: Path | None = None,
+        pg: Databases | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.path = path
+        self.pg = pg
+        self.name = name
+        self._derived: dict[str, DbTemplate] = {}
+        self.created: list[str] = []
+
+    @property
+    def url(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite+aiosqlite:///{self.path}"
+        assert self.pg is not None and self.name is not None
+        return self.pg.url(self.name)
+
+    def fresh(self, directory: Path, stem: str = "fxdesk") -> str:
+        if self.backend == "sqlite":
+            assert self.path is not None
+            target = directory / f"{stem}.db"
+            shutil.copyfile(self.path, target)
+            return f"sqlite+aiosqlite:///{target}"
+        assert self.pg is not None
+        name = self.pg.create(template=self.name)
+        self.created.append(name)
+        return self.pg.url(name)
+
+    def derive(
+        self, key: str, directory: Path, build: Callable[[str], Awaitable[None]]
+    ) -> DbTemplate:
+        if key not in self._derived:
+            url = self.fresh(directory, stem=key)
+            if self.backend == "sqlite":
+                self.created.clear()  # a template lives for the run
+            else:
+                self.created.remove(url.rsplit("/", 1)[1])
+            asyncio.run(build(url))
+            if self.backend == "sqlite":
+                derived = DbTemplate("sqlite", path=Path(url.split("///", 1)[1]))
+            else:
+                derived = DbTemplate("postgresql", pg=self.pg, name=url.rsplit("/", 1)[1])
+            self._derived[key] = derived
+        return self._derived[key]
+
+    def drop_created(self) -> None:
+        while self.created and self.pg is not None:
+            self.pg.drop(self.created.pop())
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Databases]:
+    """A real PostgreSQL for the run (see tests/pg.py), started the first time a test needs it."""
+    with postgres_server() as admin_url:
+        yield Databases(admin_url)
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: Databases) -> DbTemplate:
+    name = postgres.create()
+    template = DbTemplate("postgresql", pg=postgres, name=name)
+    database = Database(template.url)
+
+    async def migrate() -> None:
+        await database.migrate()
+        await database.dispose()
+
+    asyncio.run(migrate())
+    return template
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database the test runs on; database-facing tests run on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_template(
+    backend: str, request: pytest.FixtureRequest, template_db: Path
+) -> Iterator[DbTemplate]:
+    if backend == "sqlite":
+        template = DbTemplate("sqlite", path=template_db)
+    else:
+        template = request.getfixturevalue("pg_template")
+    yield template
+    template.drop_created()
+
+
+@pytest.fixture
+def db_url(db_template: DbTemplate, tmp_path: Path) -> str:
+    """A fresh migrated database for this test, on the test's backend."""
+    return db_template.fresh(tmp_path)
 
 
 def free_port() -> int:
@@ -83,10 +190,11 @@ def password_hash() -> str:
     return PasswordHash((Argon2Hasher(),)).hash(PASSWORD)
 
 
-def make_settings(data_dir: Path, db_path: Path, **overrides: object) -> Settings:
+def make_settings(data_dir: Path, db: Path | str, **overrides: object) -> Settings:
+    """Test settings over `db`: a SQLite file's path or any database URL."""
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "database_url": f"sqlite+aiosqlite:///{db_path}",
+        "database_url": db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}",
         "secret_key": TEST_SECRET,
         "allowed_origins": [ALLOWED_ORIGIN],
         "log_level": "WARNING",
@@ -96,10 +204,8 @@ def make_settings(data_dir: Path, db_path: Path, **overrides: object) -> Setting
 
 
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path, nats_server: EmbeddedNats) -> Settings:
-    db_path = tmp_path / "fxdesk.db"
-    shutil.copyfile(template_db, db_path)
-    return make_settings(tmp_path, db_path, nats_url=nats_server.url)
+def settings(tmp_path: Path, db_url: str, nats_server: EmbeddedNats) -> Settings:
+    return make_settings(tmp_path, db_url, nats_url=nats_server.url)
 
 
 @pytest.fixture

@@ -30,18 +30,22 @@ class ProbeIn(BaseModel):
     text: str = "hello"
     count: int = 1
     fail: bool = False
+    pause: float = 0.0  # seconds to hold the transaction open after writing (a slow change)
 
 
 @probe.post("/emit")
 async def emit(body: ProbeIn, user: CurrentUser, session: DbSession) -> dict[str, Any]:
     """A stand-in for a domain change: writes chat_message events, optionally then fails."""
-    seqs = []
+    event_ids = []
     for _ in range(body.count):
         row = await add_event(session, EventType.chat_message, {"text": body.text}, actor=user)
-        seqs.append(row.id)
+        event_ids.append(row.event_id)
+    if body.pause:
+        await asyncio.sleep(min(body.pause, 5.0))
     if body.fail:
         raise Conflict("probe failure after writing events")
-    return {"seqs": seqs}
+    # An event's seq is given when it is published, after this commit: callers match event ids.
+    return {"event_ids": event_ids}
 
 
 def probe_app(settings: Settings) -> FastAPI:

@@ -35,6 +35,22 @@ def test_production_refuses_weak_or_missing_secrets(tmp_path: Path, secret: str 
         settings.prepare()
 
 
+@pytest.mark.parametrize(
+    "shared",
+    [
+        {"nats_url": "nats://127.0.0.1:4222"},
+        {"database_url": "postgresql+asyncpg://fx@127.0.0.1/fx"},
+        {"database_url": "postgresql+asyncpg://fx@127.0.0.1/fx", "nats_url": "nats://n1:4222"},
+    ],
+)
+def test_shared_state_without_a_secret_refuses_to_start(tmp_path: Path, shared: dict) -> None:
+    settings = Settings(data_dir=tmp_path, **shared)
+    with pytest.raises(ConfigError, match="every instance"):
+        settings.prepare()
+    assert not (tmp_path / "secret_key").exists()
+    Settings(data_dir=tmp_path, secret_key="k" * 40, **shared).prepare()  # a set key passes
+
+
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,

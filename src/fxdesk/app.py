@@ -91,7 +91,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.instance_id = uuid.uuid4().hex
     app.state.broker = Broker(settings)
-    app.state.database = Database(settings.resolved_database_url)
+    app.state.database = Database(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     app.state.user_lookup = UserLookup(app.state.database)
     app.state.tokens = TokenCodec(
         settings.jwt_secret, settings.jwt_audience, settings.session_lifetime_seconds

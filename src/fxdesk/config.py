@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # Per instance; on PostgreSQL, instances x (size + overflow) must stay below max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
     nats_url: str | None = None  # comma-separated seed URLs; unset = embedded nats-server
     nats_creds_file: Path | None = None
     nats_token: str | None = Field(default=None, repr=False)
@@ -89,6 +92,12 @@ class Settings(BaseSettings):
         return self.environment == "production"
 
     @property
+    def is_shared(self) -> bool:
+        """Other instances may use the same state: a server database or an external NATS."""
+        url = self.database_url or ""
+        return bool(self.nats_url) or (bool(url) and not url.startswith("sqlite"))
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -114,6 +123,14 @@ class Settings(BaseSettings):
             return
         if self.is_production:
             raise ConfigError("FXDESK_SECRET_KEY must be set in production")
+        if self.is_shared:
+            # A generated secret lives in this instance's data dir: sessions issued here would
+            # be refused by every other instance of the same database and NATS.
+            raise ConfigError(
+                "FXDESK_SECRET_KEY must be set when the database is not the local SQLite file "
+                "or NATS is external: every instance of one deployment needs the same key "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         secret_file = self.data_dir / SECRET_FILE_NAME
         if secret_file.exists():
             self.secret_key = secret_file.read_text(encoding="utf-8").strip()

@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+MIGRATION_LOCK_KEY = 0x66786465736B  # "fxdesk": the advisory lock migrating instances queue on
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -93,10 +94,12 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """The engine pair (readers and writers share one pool) and their session factories."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        self.engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=not self.is_sqlite
+        )
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.write_engine = self.engine.execution_options(fxdesk_write=True)
@@ -133,7 +136,11 @@ class Database:
                 listener()
 
     async def migrate(self) -> None:
+        """Upgrade to head; instances starting together take turns (on SQLite the write lock
+        of BEGIN IMMEDIATE does it, on PostgreSQL a transaction-level advisory lock)."""
         async with self.write_engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             await conn.run_sync(_upgrade_to_head)
 
     async def ping(self) -> None:

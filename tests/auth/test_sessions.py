@@ -70,15 +70,11 @@ async def test_form_login_works_too(client: httpx.AsyncClient, make_user: UserFa
 
 
 async def test_cookie_secure_flag_can_be_disabled_for_local_http(
-    tmp_path, template_db, make_user: UserFactory
+    tmp_path, db_url: str, make_user: UserFactory
 ) -> None:
-    import shutil
-
     from fxdesk.app import create_app
 
-    db = tmp_path / "plain.db"
-    shutil.copyfile(template_db, db)
-    app = create_app(make_settings(tmp_path, db, cookie_secure=False), migrate=False)
+    app = create_app(make_settings(tmp_path, db_url, cookie_secure=False), migrate=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

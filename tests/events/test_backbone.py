@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 from pathlib import Path
 
 import httpx
@@ -28,10 +27,9 @@ async def _user(app, name: str = "alice", role: Role = Role.user) -> User:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, template_db: Path) -> Path:
-    path = tmp_path / "shared.db"
-    shutil.copyfile(template_db, path)
-    return path
+def db_path(db_url: str) -> str:
+    """The URL of this test's database (shared by the instances of a test)."""
+    return db_url
 
 
 @pytest.fixture
@@ -47,6 +45,17 @@ async def _emit(host: str, token: str, **body: object) -> httpx.Response:
         )
 
 
+def _counter(text: str, name: str) -> float:
+    """A counter's value in /metrics text (counters are per process: tests compare deltas)."""
+    line = next((x for x in text.splitlines() if x.startswith(f"{name} ")), f"{name} 0")
+    return float(line.split()[1])
+
+
+async def _metric(host: str, name: str) -> float:
+    async with httpx.AsyncClient(base_url=f"http://{host}") as client:
+        return _counter((await client.get("/metrics")).text, name)
+
+
 async def _backlog(host: str, expected: float) -> float:
     """The outbox backlog gauge as /metrics shows it, once it reads `expected` (or after 5 s)."""
     async with httpx.AsyncClient(base_url=f"http://{host}") as client:
@@ -60,7 +69,7 @@ async def _backlog(host: str, expected: float) -> float:
 
 
 async def test_committed_event_reaches_nats_and_websocket(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     nc = await nats.connect(nats_url)
@@ -77,13 +86,13 @@ async def test_committed_event_reaches_nats_and_websocket(
             await subscribe(ws, ["chat"], since=0)
             response = await _emit(host, token, text="first words")
             assert response.status_code == 200
-            seq = response.json()["seqs"][0]
+            event_id = response.json()["event_ids"][0]
             on_socket = await next_event(ws)
             on_nats = await asyncio.wait_for(received.get(), 10)
     await nc.close()
     for envelope in (on_socket, on_nats):
         assert envelope["event"] == "chat_message"
-        assert envelope["seq"] == seq
+        assert envelope["event_id"] == event_id and envelope["seq"] >= 1
         assert envelope["text"] == "first words"
         assert envelope["actor"] == {"id": user.id, "username": "alice"}
         assert envelope["ts"].endswith("Z")
@@ -91,8 +100,39 @@ async def test_committed_event_reaches_nats_and_websocket(
     assert on_socket["event_id"] == on_nats["event_id"]
 
 
+async def test_concurrent_writers_never_skip_a_seq(
+    tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    """20 writers whose transactions commit out of insert order: every event arrives once, with
+    seqs 1..N in order (ids given at insert used to be published late and then dropped)."""
+    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
+    writers, per_writer = 20, 5
+    async with serving(app) as host:
+        token = token_for(app, await _user(app))
+        async with ws_client(host, token) as ws:
+            await subscribe(ws, ["chat"], since=0)
+            # Later writers hold their transactions for less time: they commit first.
+            responses = await asyncio.gather(
+                *(
+                    _emit(host, token, text=f"w{i}", count=per_writer, pause=(writers - i) * 0.01)
+                    for i in range(writers)
+                )
+            )
+            assert all(r.status_code == 200 for r in responses)
+            written = {event_id for r in responses for event_id in r.json()["event_ids"]}
+            got = [await next_event(ws) for _ in range(writers * per_writer)]
+            with pytest.raises(TimeoutError):
+                await next_event(ws, timeout=0.5)
+    assert [e["seq"] for e in got] == list(range(1, writers * per_writer + 1))
+    assert {e["event_id"] for e in got} == written
+    nc = await nats.connect(nats_url)
+    info = await nc.jetstream().stream_info("FXDESK")
+    await nc.close()
+    assert info.state.messages == writers * per_writer
+
+
 async def test_rolled_back_transaction_publishes_nothing(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
@@ -114,7 +154,7 @@ async def test_rolled_back_transaction_publishes_nothing(
 
 
 async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after(
-    tmp_path: Path, db_path: Path
+    tmp_path: Path, db_path: str
 ) -> None:
     server = EmbeddedNats(tmp_path / "own-nats", port=free_port(), log_level="WARNING")
     await server.start()
@@ -132,14 +172,15 @@ async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after
                 for i in range(5):
                     response = await _emit(host, token, text=f"during-{i}")
                     assert response.status_code == 200  # NATS down: the change is still stored
-                    during.extend(response.json()["seqs"])
+                    during.extend(response.json()["event_ids"])
                 ready = await httpx.AsyncClient(base_url=f"http://{host}").get("/ready")
                 assert ready.status_code == 503 and ready.json()["checks"]["nats"] == "unavailable"
                 assert await _backlog(host, 5) == 5
 
                 await server.start()  # same port, same store: clients reconnect by themselves
                 got = [await next_event(ws, timeout=20) for _ in range(5)]
-                assert [e["seq"] for e in got] == during
+                assert [e["event_id"] for e in got] == during
+                assert [e["seq"] for e in got] == sorted({e["seq"] for e in got})
                 assert [e["text"] for e in got] == [f"during-{i}" for i in range(5)]
                 with pytest.raises(TimeoutError):
                     await next_event(ws, timeout=1)  # and nothing twice
@@ -148,15 +189,15 @@ async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         sub = await js.subscribe("chat.messages", ordered_consumer=True)
-        seqs = [json.loads((await sub.next_msg(timeout=5)).data)["seq"] for _ in range(6)]
+        ids = [json.loads((await sub.next_msg(timeout=5)).data)["event_id"] for _ in range(6)]
         await nc.close()
-        assert seqs == before.json()["seqs"] + during
+        assert ids == before.json()["event_ids"] + during
     finally:
         await server.stop()
 
 
 async def test_event_from_instance_a_reaches_a_client_of_instance_b(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app_a = probe_app(make_settings(tmp_path / "a", db_path, nats_url=nats_url))
     app_b = probe_app(make_settings(tmp_path / "b", db_path, nats_url=nats_url))
@@ -167,12 +208,12 @@ async def test_event_from_instance_a_reaches_a_client_of_instance_b(
             response = await _emit(host_a, token_for(app_a, user), text="from A", count=3)
             assert response.status_code == 200
             got = [await next_event(on_b) for _ in range(3)]
-    assert [e["seq"] for e in got] == response.json()["seqs"]
+    assert [e["event_id"] for e in got] == response.json()["event_ids"]
     assert all(e["text"] == "from A" for e in got)
 
 
 async def test_reconnecting_client_gets_exactly_what_it_missed(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
@@ -182,20 +223,20 @@ async def test_reconnecting_client_gets_exactly_what_it_missed(
             await _emit(host, token, text="seen", count=3)
             seen = [await next_event(ws) for _ in range(3)]
         last_seen = seen[-1]["seq"]
-        missed = (await _emit(host, token, text="missed", count=4)).json()["seqs"]
+        missed = (await _emit(host, token, text="missed", count=4)).json()["event_ids"]
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=last_seen)
             replayed = [await next_event(ws) for _ in range(4)]
-            live = (await _emit(host, token, text="live")).json()["seqs"]
+            live = (await _emit(host, token, text="live")).json()["event_ids"]
             after = await next_event(ws)
             with pytest.raises(TimeoutError):
                 await next_event(ws, timeout=0.5)
-    assert [e["seq"] for e in replayed] == missed
-    assert after["seq"] == live[0]
+    assert [e["event_id"] for e in replayed] == missed
+    assert after["event_id"] == live[0]
 
 
 async def test_too_old_or_unknown_since_gets_resync(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url, ws_replay_buffer=100))
     async with serving(app) as host:
@@ -217,11 +258,12 @@ async def test_too_old_or_unknown_since_gets_resync(
 
 
 async def test_slow_client_is_disconnected_while_a_reader_keeps_receiving(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url, ws_queue_size=8))
     async with serving(app) as host:
         token = token_for(app, await _user(app))
+        slow_before = await _metric(host, "fxdesk_ws_slow_disconnects_total")
         async with (
             ws_client(host, token, max_queue=1, receive_buffer=4096) as slow,
             ws_client(host, token) as reader,
@@ -232,7 +274,7 @@ async def test_slow_client_is_disconnected_while_a_reader_keeps_receiving(
             total = 0
             received = 0
             for _ in range(12):
-                seqs = (await _emit(host, token, text=big, count=20)).json()["seqs"]
+                seqs = (await _emit(host, token, text=big, count=20)).json()["event_ids"]
                 total += len(seqs)
                 while received < total:
                     await next_event(reader)
@@ -242,13 +284,13 @@ async def test_slow_client_is_disconnected_while_a_reader_keeps_receiving(
                 while True:
                     await asyncio.wait_for(slow.recv(), 10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
-        metrics = await httpx.AsyncClient(base_url=f"http://{host}").get("/metrics")
-        assert "fxdesk_ws_slow_disconnects_total 1.0" in metrics.text
+        slow_after = await _metric(host, "fxdesk_ws_slow_disconnects_total")
+        assert slow_after - slow_before == 1
 
 
 @pytest.mark.parametrize("case", ["foreign_origin", "no_session", "bad_token"])
 async def test_refused_handshakes_close_with_1008(
-    case: str, tmp_path: Path, db_path: Path, nats_url: str
+    case: str, tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
@@ -265,11 +307,12 @@ async def test_refused_handshakes_close_with_1008(
 
 
 async def test_invalid_messages_on_nats_are_dropped(
-    tmp_path: Path, db_path: Path, nats_url: str
+    tmp_path: Path, db_path: str, nats_url: str
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
         token = token_for(app, await _user(app))
+        invalid_before = await _metric(host, "fxdesk_events_invalid_total")
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat", "tasks"], since=0)
             nc = await nats.connect(nats_url)
@@ -279,7 +322,6 @@ async def test_invalid_messages_on_nats_are_dropped(
             await nc.close()
             response = await _emit(host, token, text="valid")
             event = await next_event(ws)
-            assert event["seq"] == response.json()["seqs"][0]
+            assert event["event_id"] == response.json()["event_ids"][0]
             assert event["text"] == "valid"
-        metrics = await httpx.AsyncClient(base_url=f"http://{host}").get("/metrics")
-        assert "fxdesk_events_invalid_total 2.0" in metrics.text
+        assert await _metric(host, "fxdesk_events_invalid_total") - invalid_before == 2

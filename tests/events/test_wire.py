@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,10 @@ def test_text_frame_is_what_websockets_would_send(size: int) -> None:
 
 
 async def test_live_clients_take_the_wire_and_seed_sockets_do_not(
-    tmp_path: Path, template_db: Path, nats_server: EmbeddedNats
+    tmp_path: Path, db_url: str, nats_server: EmbeddedNats
 ) -> None:
     await purge_stream(nats_server.url)
-    db_path = tmp_path / "wire.db"
-    shutil.copyfile(template_db, db_path)
-    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_server.url))
+    app = probe_app(make_settings(tmp_path, db_url, nats_url=nats_server.url))
     async with serving(app) as host:
         async with app.state.database.session() as session:
             user = User(username="wes", username_key=username_key("wes"), password_hash="x")

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from fxdesk.rates import service
 from fxdesk.rates.cbr import parse_daily
 from fxdesk.rates.models import FetchLog, Rate
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, make_settings, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory, make_settings, sign_in
 
 DAILY_0319 = "XML_daily_2026-03-19.xml"
 DAILY_0425 = "XML_daily_2026-04-25.xml"
@@ -113,22 +112,22 @@ class FakeCbr:
         return httpx.Response(200, content=answer, headers={"Content-Type": media})
 
 
-def rates_settings(tmp_path: Path, template: Path, nats_url: str, **overrides: Any) -> Settings:
+def rates_settings(
+    tmp_path: Path, template: DbTemplate, nats_url: str, **overrides: Any
+) -> Settings:
     """Settings over a copy of `template`, with retries off: a failing fake answers at once."""
-    db_path = tmp_path / "fxdesk.db"
-    shutil.copyfile(template, db_path)
     values: dict[str, Any] = {"cbr_retries": 0, "cbr_backoff_seconds": 0, **overrides}
-    return make_settings(tmp_path, db_path, nats_url=nats_url, **values)
+    return make_settings(tmp_path, template.fresh(tmp_path), nats_url=nats_url, **values)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path, nats_server: EmbeddedNats) -> Settings:
-    return rates_settings(tmp_path, template_db, nats_server.url)
+def settings(tmp_path: Path, db_template: DbTemplate, nats_server: EmbeddedNats) -> Settings:
+    return rates_settings(tmp_path, db_template, nats_server.url)
 
 
-async def store_tables(db_path: Path, *names: str) -> None:
+async def store_tables(url: str, *names: str) -> None:
     """Ingest fixture tables straight into a database, their events marked as already sent."""
-    database = Database(f"sqlite+aiosqlite:///{db_path}")
+    database = Database(url)
     try:
         for name in names:
             async with database.session() as session:
@@ -139,13 +138,16 @@ async def store_tables(db_path: Path, *names: str) -> None:
         await database.dispose()
 
 
-@pytest.fixture(scope="session")
-def loaded_template(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def loaded_template(
+    db_template: DbTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> DbTemplate:
     """The migrated template with the 2026-03-19 and 2026-04-25 tables stored, built once."""
-    path = tmp_path_factory.mktemp("loaded") / "loaded.db"
-    shutil.copyfile(template_db, path)
-    asyncio.run(store_tables(path, DAILY_0319, DAILY_0425))
-    return path
+
+    async def build(url: str) -> None:
+        await store_tables(url, DAILY_0319, DAILY_0425)
+
+    return db_template.derive("loaded", tmp_path_factory.mktemp("loaded"), build)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates.cbr import parse_daily
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import purge_stream
+from tests.conftest import DbTemplate, purge_stream
 from tests.live import next_event, serving, subscribe, token_for, ws_client
 from tests.rates.conftest import DAILY_0319, DAILY_0425, fixture_bytes, moscow_noon, rates_settings
 
@@ -72,7 +72,7 @@ async def nothing_more(ws: ClientConnection) -> None:
 
 
 async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
-    tmp_path: Path, template_db: Path, nats_server: EmbeddedNats
+    tmp_path: Path, db_template: DbTemplate, nats_server: EmbeddedNats
 ) -> None:
     await purge_stream(nats_server.url)
     pages: dict[str, bytes] = {}
@@ -91,7 +91,7 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
         shared = tmp_path / "shared"
         shared.mkdir()
         first = rates_settings(
-            shared, template_db, nats_server.url, cbr_base_url=f"http://{cbr_host}/scripts"
+            shared, db_template, nats_server.url, cbr_base_url=f"http://{cbr_host}/scripts"
         )
         second = first.model_copy(update={"data_dir": tmp_path})
         app_a, app_b = create_app(first, migrate=False), create_app(second, migrate=False)
@@ -176,10 +176,10 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
 
 
 async def test_ws_rates_refuses_without_a_session(
-    tmp_path: Path, template_db: Path, nats_server: EmbeddedNats
+    tmp_path: Path, db_template: DbTemplate, nats_server: EmbeddedNats
 ) -> None:
     await purge_stream(nats_server.url)
-    app = create_app(rates_settings(tmp_path, template_db, nats_server.url), migrate=False)
+    app = create_app(rates_settings(tmp_path, db_template, nats_server.url), migrate=False)
     async with serving(app) as host, connect(f"ws://{host}/ws/rates", open_timeout=10) as ws:
         with pytest.raises(Exception) as closed:
             await asyncio.wait_for(ws.recv(), 5)

@@ -32,7 +32,7 @@ async def _prepare() -> None:
     accounts = AccountService(Passwords(1), LoginLimiter(5, 20, 900))
     await accounts.register(database, "fuzz-admin", "fuzz-admin-password", role=Role.admin)
     await database.dispose()
-    await store_tables(_db_path, DAILY_0319, DAILY_0425)
+    await store_tables(f"sqlite+aiosqlite:///{_db_path}", DAILY_0319, DAILY_0425)
 
 
 asyncio.run(_prepare())

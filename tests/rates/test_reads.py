@@ -19,7 +19,7 @@ from fxdesk.rates import converter
 from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.fastpath import FAST_READS
 from fxdesk.users.models import Role, User
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory, sign_in
 from tests.rates.conftest import (
     FakeCbr,
     moscow_noon,
@@ -28,7 +28,7 @@ from tests.rates.conftest import (
 
 
 @pytest.fixture
-def settings(tmp_path: Path, loaded_template: Path, nats_server: EmbeddedNats) -> Settings:
+def settings(tmp_path: Path, loaded_template: DbTemplate, nats_server: EmbeddedNats) -> Settings:
     """Every test here starts with the 2026-03-19 and 2026-04-25 tables stored."""
     return rates_settings(tmp_path, loaded_template, nats_server.url)
 

@@ -10,11 +10,12 @@ import pytest
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
+from tests.conftest import DbTemplate
 from tests.rates.conftest import FakeCbr, outbox, rates_settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path, loaded_template: Path, nats_server: EmbeddedNats) -> Settings:
+def settings(tmp_path: Path, loaded_template: DbTemplate, nats_server: EmbeddedNats) -> Settings:
     return rates_settings(tmp_path, loaded_template, nats_server.url)
 
 

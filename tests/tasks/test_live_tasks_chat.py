@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -28,11 +27,9 @@ async def _user(app, name: str, role: Role = Role.user) -> User:
 
 
 @pytest.fixture
-async def live_settings(tmp_path: Path, template_db: Path, nats_server: EmbeddedNats):
-    db = tmp_path / "live.db"
-    shutil.copyfile(template_db, db)
+async def live_settings(tmp_path: Path, db_url: str, nats_server: EmbeddedNats):
     await purge_stream(nats_server.url)
-    return make_settings(tmp_path, db, nats_url=nats_server.url)
+    return make_settings(tmp_path, db_url, nats_url=nats_server.url)
 
 
 async def _text(ws, timeout: float = 10) -> str:

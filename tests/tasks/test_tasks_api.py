@@ -90,6 +90,29 @@ async def test_two_concurrent_finishes_one_wins(
         assert history[1]["actor"]["id"] == winner.id
 
 
+async def test_two_concurrent_deletes_and_restores_one_wins(
+    make_client: ClientFactory, make_user: UserFactory, app
+) -> None:
+    _, first = await _as(make_client, make_user, app, Role.moderator)
+    _, second = await _as(make_client, make_user, app, Role.admin)
+    for round_ in range(5):
+        task = await _create(first, f"delete race {round_}")
+        a, b = await asyncio.gather(
+            first.delete(f"/api/v1/tasks/{task['id']}"),
+            second.delete(f"/api/v1/tasks/{task['id']}"),
+        )
+        assert sorted([a.status_code, b.status_code]) == [200, 404]
+        a, b = await asyncio.gather(
+            first.post(f"/api/v1/tasks/{task['id']}/restore"),
+            second.post(f"/api/v1/tasks/{task['id']}/restore"),
+        )
+        assert sorted([a.status_code, b.status_code]) == [200, 409]
+        history = (await first.get(f"/api/v1/tasks/{task['id']}/history")).json()
+        assert [h["action"] for h in history] == ["created", "deleted", "restored"]
+        stored = (await first.get(f"/api/v1/tasks/{task['id']}")).json()
+        assert stored["version"] == 3
+
+
 async def test_stale_edit_gets_412_and_changes_nothing(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fxdesk.db import Base, UTCDateTime, utcnow
@@ -13,8 +13,10 @@ from fxdesk.db import Base, UTCDateTime, utcnow
 class OutboxEvent(Base):
     __tablename__ = "outbox"
 
-    # The id is the event's `seq`: SQLite serialises writers, so ids follow commit order.
+    # The id is given at insert time and only orders rows for the relay; concurrent transactions
+    # commit in any order, so the public `seq` is given by the relay when it takes the row.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     event_type: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(64))
@@ -27,8 +29,19 @@ class OutboxEvent(Base):
     # AUTOINCREMENT: ids never go back, even after old published rows are deleted.
     __table_args__ = (
         Index("ix_outbox_unpublished", "published_at", "id"),
+        Index("ix_outbox_seq", "seq", unique=True),
+        Index("ix_outbox_unsequenced", "seq", "id"),
         {"sqlite_autoincrement": True},
     )
+
+
+class Counter(Base):
+    """A named counter; `event_seq` is the last `seq` given to an event."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class Lease(Base):

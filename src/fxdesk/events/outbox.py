@@ -51,11 +51,13 @@ async def add_event(
 
 
 def envelope_json(row: OutboxEvent) -> bytes:
-    """The wire form of an outbox row: the envelope with the payload at top level."""
+    """The wire form of a sequenced outbox row: the envelope with the payload at top level."""
+    if row.seq is None:
+        raise ValueError("an outbox row is published only once the relay has given it a seq")
     body: dict[str, Any] = json.loads(row.payload)
     body.update(
         event=row.event_type,
-        seq=row.id,
+        seq=row.seq,
         ts=row.created_at,
         actor={"id": row.actor_id, "username": row.actor_name} if row.actor_id else None,
         event_id=row.event_id,

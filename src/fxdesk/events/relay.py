@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from fxdesk.db import Database, utcnow
 from fxdesk.events.broker import Broker
 from fxdesk.events.lease import acquire_lease, release_lease
-from fxdesk.events.models import OutboxEvent
+from fxdesk.events.models import Counter, Lease, OutboxEvent
 from fxdesk.events.outbox import envelope_json
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
@@ -19,6 +19,7 @@ from fxdesk.ops.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 log = get_logger("fxdesk.events.relay")
 
 LEASE_NAME = "outbox-relay"
+SEQ_COUNTER = "event_seq"
 LEASE_TTL_SECONDS = 10.0
 POKE_SUBJECT = "fxdesk.internal.relay-poke"
 BATCH = 500
@@ -29,8 +30,12 @@ CLEANUP_EVERY_SECONDS = 600.0
 class OutboxRelay:
     """One relay per instance; a database lease makes one of them the publisher at a time.
 
-    Only one publisher keeps the stream in `seq` order. The others wake it through a core-NATS
-    poke after their own commits, so their events are not delayed until its next sweep.
+    Only one publisher keeps the stream in `seq` order. An event gets its `seq` when the
+    publisher takes it (`_sequence`), not when it is written: concurrent transactions commit in
+    any order (PostgreSQL gives ids at insert time), so a seq given at insert could be published
+    after a higher one and be skipped by every consumer. The counter lives in the database, so
+    a relay that takes over after a failover goes on from the last seq given. The others wake
+    it through a core-NATS poke after their own commits, so their events are not delayed until its next sweep.
     """
 
     def __init__(
@@ -111,12 +116,15 @@ class OutboxRelay:
         total = 0
         drained = False
         while True:
+            if not await self._sequence():
+                self.is_leader = False
+                break
             async with self.database.session(write=False) as session:
                 rows = list(
                     await session.scalars(
                         select(OutboxEvent)
-                        .where(OutboxEvent.published_at.is_(None))
-                        .order_by(OutboxEvent.id)
+                        .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
+                        .order_by(OutboxEvent.seq)
                         .limit(BATCH)
                     )
                 )
@@ -157,6 +165,47 @@ class OutboxRelay:
             self.database, LEASE_NAME, self.instance_id, LEASE_TTL_SECONDS
         )
         self._lease_renew_at = now + LEASE_TTL_SECONDS / 3
+
+    async def _sequence(self) -> bool:
+        """Give the next seqs, in id order, to committed rows that have none.
+
+        The counter row is locked first (FOR UPDATE; SQLite's writer lock does the same), so
+        two relays never give out the same seq, and every statement after it sees the rows the
+        other committed. False when this instance no longer holds the lease.
+        """
+        async with self.database.session() as session:
+            last = await session.scalar(
+                select(Counter.value).where(Counter.name == SEQ_COUNTER).with_for_update()
+            )
+            holder = await session.scalar(
+                select(Lease.holder).where(Lease.name == LEASE_NAME, Lease.expires_at > utcnow())
+            )
+            if holder != self.instance_id:
+                return False
+            ids = list(
+                await session.scalars(
+                    select(OutboxEvent.id)
+                    .where(OutboxEvent.seq.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(BATCH)
+                )
+            )
+            if not ids:
+                return True
+            start = last or 0
+            await session.execute(
+                update(OutboxEvent),
+                [{"id": row_id, "seq": start + n} for n, row_id in enumerate(ids, 1)],
+            )
+            if last is None:
+                session.add(Counter(name=SEQ_COUNTER, value=start + len(ids)))
+            else:
+                await session.execute(
+                    update(Counter)
+                    .where(Counter.name == SEQ_COUNTER)
+                    .values(value=start + len(ids))
+                )
+        return True
 
     async def _mark_published(self, ids: list[int]) -> None:
         async with self.database.session() as session:

@@ -241,10 +241,16 @@ async def reopen_task(session: AsyncSession, actor: User, task_id: int) -> TaskO
 async def delete_task(session: AsyncSession, actor: User, task_id: int) -> TaskOut:
     if actor.role not in STAFF:
         raise PermissionDenied()
-    task = await _load(session, task_id)
-    task.deleted_at = utcnow()
-    task.updated_at = task.deleted_at
-    task.version += 1
+    now = utcnow()
+    # Conditional, like finish: of two concurrent deletes exactly one changes the row.
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.deleted_at.is_(None))
+        .values(deleted_at=now, updated_at=now, version=Task.version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise TaskNotFound()
+    task = await _load(session, task_id, deleted_ok=True)
     return await _record(session, task, actor, "deleted", EventType.task_deleted)
 
 
@@ -259,9 +265,17 @@ async def restore_task(session: AsyncSession, actor: User, task_id: int) -> Task
     )
     if clash is not None:
         raise TitleTaken()
-    task.deleted_at = None
-    task.updated_at = utcnow()
-    task.version += 1
+    try:
+        result = await session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.deleted_at.is_not(None))
+            .values(deleted_at=None, updated_at=utcnow(), version=Task.version + 1)
+        )
+    except IntegrityError:  # a task of the same title came back or was created meanwhile
+        raise TitleTaken() from None
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Task is not deleted")  # restored by someone else meanwhile
+    task = await _load(session, task_id)
     return await _record(session, task, actor, "restored", EventType.task_restored)
 
 
