@@ -35,7 +35,8 @@ class OutboxRelay:
     any order (PostgreSQL gives ids at insert time), so a seq given at insert could be published
     after a higher one and be skipped by every consumer. The counter lives in the database, so
     a relay that takes over after a failover goes on from the last seq given. The others wake
-    it through a core-NATS poke after their own commits, so their events are not delayed until its next sweep.
+    it through a core-NATS poke after their own commits, so their events are not delayed
+    until its next sweep.
     """
 
     def __init__(
