@@ -79,9 +79,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching to WAL needs the lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -136,12 +137,25 @@ class Database:
                 listener()
 
     async def migrate(self) -> None:
-        """Upgrade to head; instances starting together take turns (on SQLite the write lock
-        of BEGIN IMMEDIATE does it, on PostgreSQL a transaction-level advisory lock)."""
-        async with self.write_engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-            await conn.run_sync(_upgrade_to_head)
+        """Upgrade to head; instances starting together take turns.
+
+        On SQLite the write lock of BEGIN IMMEDIATE does it. On PostgreSQL a session-level
+        advisory lock is held on a connection of its own while the upgrade runs on another, so
+        the upgrade starts only after the instance before it has committed.
+        """
+        if self.is_sqlite:
+            async with self.write_engine.begin() as conn:
+                await conn.run_sync(_upgrade_to_head)
+            return
+        async with self.engine.connect() as lock:
+            await lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            await lock.commit()
+            try:
+                async with self.write_engine.begin() as conn:
+                    await conn.run_sync(_upgrade_to_head)
+            finally:
+                await lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                await lock.commit()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
