@@ -26,6 +26,7 @@ from fxdesk.db import Database
 from fxdesk.demo import seed_demo
 from fxdesk.errors import install_error_handlers
 from fxdesk.events.broker import Broker
+from fxdesk.events.consumer import EventConsumer
 from fxdesk.events.relay import OutboxRelay
 from fxdesk.logging import configure_logging, get_logger
 from fxdesk.ops.middleware import RequestContextMiddleware
@@ -57,14 +58,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await seed_demo(database, app.state.accounts)
         broker: Broker = app.state.broker
         await broker.start()
-        hub = Hub(broker, settings.ws_replay_buffer)
+        # One event path: the consumer follows the stream; the hub (this instance's sockets)
+        # and the rates cache listen to it.
+        events = EventConsumer(broker)
+        app.state.events = events
+        hub = Hub(settings.ws_replay_buffer, events.caught_up)
         app.state.hub = hub
-        await hub.start()
+        events.listeners.append(hub.publish_local)
+        rates: RatesRuntime = app.state.rates
+        await rates.start(events)  # loads the rates cache; polls CBR unless rates_autostart is off
+        await events.start()
         relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
         app.state.relay = relay
         await relay.start()
-        rates: RatesRuntime = app.state.rates
-        await rates.start(hub)  # loads the rates cache; polls CBR unless rates_autostart is off
         _settle_garbage_collector()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
@@ -73,7 +79,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await hub.close_all(code=1001, reason="server shutting down")
             await rates.stop()  # before the relay, so it still publishes the last run's events
             await relay.stop()
-            await hub.stop()
+            await events.stop()
             await broker.stop()
             await app.state.user_lookup.close()
             await database.dispose()

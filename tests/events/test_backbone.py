@@ -212,6 +212,37 @@ async def test_event_from_instance_a_reaches_a_client_of_instance_b(
     assert all(e["text"] == "from A" for e in got)
 
 
+async def test_a_deleted_stream_consumer_is_recreated_and_nothing_is_missed(
+    tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_path, nats_url=nats_url)
+    app = probe_app(settings)
+    async with serving(app) as host:
+        token = token_for(app, await _user(app))
+        recoveries = await _metric(host, "fxdesk_event_consumer_recoveries_total")
+        async with ws_client(host, token) as ws:
+            await subscribe(ws, ["chat"], since=0)
+            await _emit(host, token, text="before")
+            assert (await next_event(ws))["text"] == "before"
+
+            nc = await nats.connect(nats_url)
+            try:  # an operator (or a cluster failover) removes the consumer under us
+                js = nc.jetstream()
+                for consumer in await js.consumers_info(settings.nats_stream):
+                    assert await js.delete_consumer(settings.nats_stream, consumer.name)
+            finally:
+                await nc.close()
+            after = (await _emit(host, token, text="after", count=3)).json()["event_ids"]
+            # The ordered consumer alone notices only after two missed heartbeats (10 s).
+            got = [await next_event(ws, timeout=5) for _ in range(3)]
+            assert [e["event_id"] for e in got] == after
+            with pytest.raises(TimeoutError):
+                await next_event(ws, timeout=0.5)  # and nothing twice
+        assert await _metric(host, "fxdesk_event_consumer_recoveries_total") > recoveries
+        ready = await httpx.AsyncClient(base_url=f"http://{host}").get("/ready")
+        assert ready.status_code == 200 and ready.json()["checks"]["events"] == "ok"
+
+
 async def test_reconnecting_client_gets_exactly_what_it_missed(
     tmp_path: Path, db_path: str, nats_url: str
 ) -> None:

@@ -13,7 +13,10 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "nats": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "nats": "ok", "events": "ok", "relay": "ok"},
+    }
 
 
 async def test_ready_reports_a_broken_database(client: httpx.AsyncClient, app) -> None:

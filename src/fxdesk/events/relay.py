@@ -52,6 +52,8 @@ class OutboxRelay:
         self._last_cleanup = 0.0
         self.is_leader = False
         self._lease_renew_at = 0.0
+        # Why the last attempt to publish failed; None once one succeeds (for /ready).
+        self.problem: str | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -93,6 +95,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 await self.publish_pending()
+                self._set_problem(None)
                 backoff = 0.2
                 if self.is_leader and loop.time() - self._last_cleanup > CLEANUP_EVERY_SECONDS:
                     self._last_cleanup = loop.time()
@@ -100,9 +103,17 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("relay_failed", error=str(exc) or type(exc).__name__, retry_in=backoff)
+                error = str(exc) or type(exc).__name__
+                self._set_problem(f"cannot publish: {error}")
+                log.warning("relay_failed", error=error, retry_in=backoff)
+                self.wake()  # try again after the backoff, not only after the next sweep
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem is None and self.problem is not None:
+            log.info("relay_recovered")
+        self.problem = problem
 
     async def publish_pending(self) -> int:
         """Publish every unpublished row, oldest first; returns how many were published."""

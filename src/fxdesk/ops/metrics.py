@@ -30,3 +30,6 @@ WS_SLOW_DISCONNECTS = Counter(
     "fxdesk_ws_slow_disconnects_total", "Clients disconnected for not keeping up"
 )
 NATS_RECONNECTS = Counter("fxdesk_nats_reconnects_total", "Reconnections to NATS")
+CONSUMER_RECOVERIES = Counter(
+    "fxdesk_event_consumer_recoveries_total", "Stream consumers re-created after they died"
+)

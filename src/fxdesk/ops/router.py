@@ -25,8 +25,10 @@ async def health() -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Any:
-    """Every dependency is reachable: 200 when all are, 503 naming the ones that are not."""
-    database: Database = request.app.state.database
+    """Every dependency is reachable and the event path works: 200 when all of it does, else
+    503 with each failing check saying why."""
+    state = request.app.state
+    database: Database = state.database
     checks: dict[str, str] = {}
     try:
         await database.ping()
@@ -34,8 +36,12 @@ async def ready(request: Request) -> Any:
     except Exception as exc:
         log.warning("ready_check_failed", dependency="database", error=str(exc))
         checks["database"] = "unavailable"
-    broker = getattr(request.app.state, "broker", None)
+    broker = getattr(state, "broker", None)
     checks["nats"] = "ok" if broker is not None and broker.connected else "unavailable"
+    events = getattr(state, "events", None)
+    checks["events"] = "not started" if events is None else events.problem or "ok"
+    relay = getattr(state, "relay", None)
+    checks["relay"] = "not started" if relay is None else relay.problem or "ok"
     ok = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},

@@ -1,6 +1,6 @@
 """The fast read path: the newest tables in memory per instance, kept current by rate events.
 
-Every instance hears every rate event through its hub (the event stream), so a table fetched
+Every instance hears every rate event from its event consumer (the stream), so a table fetched
 on one instance reaches the memory of all of them. Bodies of /rates/latest and /currencies are
 encoded once per table change (and per base) with their ETag, so a read is a dict lookup.
 """
@@ -231,8 +231,8 @@ class RatesCache:
                 await self._task
             self._task = None
 
-    def on_hub_event(self, seq: int, channel: Channel, text: str) -> None:
-        """Hub listener: an official rate event means the stored tables changed."""
+    def on_event(self, seq: int, channel: Channel, text: str) -> None:
+        """Event consumer listener: an official rate event means the stored tables changed."""
         if channel is not Channel.rates:
             return
         try:

@@ -8,15 +8,15 @@ import httpx
 
 from fxdesk.config import Settings
 from fxdesk.db import Database, utcnow
+from fxdesk.events.consumer import EventConsumer
 from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.cbr import CbrClient
 from fxdesk.rates.scheduler import RatesScheduler, make_cbr_client
 from fxdesk.rates.service import moscow_today
-from fxdesk.realtime.hub import Hub
 
 
 class RatesRuntime:
-    """Built by create_app; started after the hub, stopped before the relay.
+    """Built by create_app; listens to the event consumer, stopped before the relay.
 
     `cbr_transport` and `apilayer_transport` let tests (and nothing else) put a fake upstream
     under the real HTTP clients; `clock` lets them move "now".
@@ -37,7 +37,7 @@ class RatesRuntime:
             after_run=self.cache.reload,
             today=self.today,
         )
-        self._hub: Hub | None = None
+        self._events: EventConsumer | None = None
 
     def cbr_client(self) -> CbrClient:
         return make_cbr_client(self.settings, self.cbr_transport)
@@ -45,14 +45,14 @@ class RatesRuntime:
     def today(self) -> dt.date:
         return moscow_today(self.clock())
 
-    async def start(self, hub: Hub) -> None:
-        self._hub = hub
-        hub.listeners.append(self.cache.on_hub_event)
+    async def start(self, events: EventConsumer) -> None:
+        self._events = events
+        events.listeners.append(self.cache.on_event)
         await self.cache.start()
         await self.scheduler.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
         await self.cache.stop()
-        if self._hub is not None and self.cache.on_hub_event in self._hub.listeners:
-            self._hub.listeners.remove(self.cache.on_hub_event)
+        if self._events is not None and self.cache.on_event in self._events.listeners:
+            self._events.listeners.remove(self.cache.on_event)

@@ -1,5 +1,5 @@
-"""The hub: consumes the event stream, keeps a replay window, fans events out to this instance's
-WebSocket clients through bounded per-client queues."""
+"""The hub: keeps a replay window of the event stream and fans events out to this instance's
+WebSocket clients through bounded per-client queues (events/consumer.py feeds it)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nats.js.api import ConsumerConfig, DeliverPolicy
-from pydantic import ValidationError
-
-from fxdesk.events.broker import Broker
-from fxdesk.events.schemas import CHANNEL_OF_SUBJECT, SUBJECTS, Channel, Envelope
+from fxdesk.events.schemas import SUBJECTS, Channel
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import (
     EVENTS_DELIVERED,
-    EVENTS_INVALID,
     WS_CONNECTIONS,
     WS_REPLAYS,
     WS_RESYNCS,
@@ -132,79 +127,21 @@ class Client:
 
 
 class Hub:
-    def __init__(self, broker: Broker, replay_size: int) -> None:
-        self.broker = broker
+    """This instance's sockets: fed by the event consumer (`publish_local` is its listener),
+    it keeps the replay window and fans each event out to the subscribers of its channel."""
+
+    def __init__(self, replay_size: int, caught_up: asyncio.Event | None = None) -> None:
         self.window: deque[tuple[int, Channel, str]] = deque(maxlen=replay_size)
         self.last_seq = 0
         self.subscribers: dict[Channel, set[Client]] = {channel: set() for channel in Channel}
         self.clients: set[Client] = set()
-        self.caught_up = asyncio.Event()
-        self._subscription: Any = None
-        self._stream_seq = 0
-        # In-process observers of every new event (the rates cache), called after fan-out.
-        self.listeners: list[Callable[[int, Channel, str], None]] = []
-
-    async def start(self) -> None:
-        """Read the whole stream (the replay window), then follow it live."""
-        info = await self.broker.js.stream_info(self.broker.settings.nats_stream)
-        if info.state.messages == 0:
-            self.caught_up.set()
-        await self._subscribe(DeliverPolicy.ALL)
-        self.broker.reconnect_listeners.append(self.resume)
-
-    async def _subscribe(self, policy: DeliverPolicy, start: int | None = None) -> None:
-        self._subscription = await self.broker.js.subscribe(
-            ">",
-            stream=self.broker.settings.nats_stream,
-            ordered_consumer=True,
-            deliver_policy=policy,
-            config=ConsumerConfig(opt_start_seq=start) if start is not None else None,
-            cb=self._on_message,
-            pending_msgs_limit=1_000_000,
-        )
-
-    async def resume(self) -> None:
-        """After a reconnection, follow the stream from where we were, at once.
-
-        The ordered consumer would recover by itself once it missed a few heartbeats, but
-        that takes seconds; a restarted server may not even know the old consumer.
-        """
-        old = self._subscription
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.unsubscribe()
-        await self._subscribe(DeliverPolicy.BY_START_SEQUENCE, self._stream_seq + 1)
-        log.info("hub_resumed", from_stream_seq=self._stream_seq + 1)
+        # Set by the consumer once the stream read at start is through: before that, a
+        # `since` could be answered from a window that is still filling.
+        self.caught_up = caught_up if caught_up is not None else asyncio.Event()
 
     async def wait_caught_up(self, limit_seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.caught_up.wait(), limit_seconds)
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-
-    async def _on_message(self, msg: Any) -> None:
-        with contextlib.suppress(Exception):
-            self._stream_seq = max(self._stream_seq, msg.metadata.sequence.stream)
-        try:
-            if not self.caught_up.is_set() and msg.metadata.num_pending == 0:
-                self.caught_up.set()
-        except Exception:  # a message without JetStream metadata
-            self.caught_up.set()
-        channel = CHANNEL_OF_SUBJECT.get(msg.subject)
-        try:
-            envelope = Envelope.model_validate_json(msg.data)
-        except ValidationError as exc:
-            EVENTS_INVALID.inc()
-            log.warning("invalid_event_dropped", subject=msg.subject, errors=exc.error_count())
-            return
-        if channel is None or envelope.channel is not channel:
-            EVENTS_INVALID.inc()
-            log.warning("event_on_wrong_subject", subject=msg.subject, event_type=envelope.event)
-            return
-        self.publish_local(envelope.seq, channel, msg.data.decode())
 
     def publish_local(self, seq: int, channel: Channel, text: str) -> None:
         """Record an event from the stream and queue it to every subscriber of its channel."""
@@ -224,11 +161,6 @@ class Hub:
                 WS_SLOW_DISCONNECTS.inc()
                 client.drop()
         EVENTS_DELIVERED.inc(delivered)
-        for listener in self.listeners:
-            try:
-                listener(seq, channel, text)
-            except Exception as exc:  # an observer's bug must not stop delivery
-                log.warning("hub_listener_failed", error=str(exc) or type(exc).__name__)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Graceful shutdown: every socket of this instance is closed with `code`."""
