@@ -97,6 +97,9 @@ class Broker:
             allow_reconnect=True,
             max_reconnect_attempts=-1,  # never give up: the outbox holds events meanwhile
             reconnect_time_wait=1,
+            # Tried in the order given: each instance names its nearest node first and fails
+            # over to the next (the README's cluster setup).
+            dont_randomize=True,
             connect_timeout=5,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
