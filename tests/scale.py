@@ -92,6 +92,11 @@ def instance_env(database_url: str, nats_urls: list[str], replicas: int) -> dict
         "FXDESK_NATS_STREAM_REPLICAS": str(replicas),
         "FXDESK_SECRET_KEY": secrets.token_urlsafe(48),
         "FXDESK_RATES_AUTOSTART": "false",
+        # Loopback only: any outbound URL points at a closed local port.
+        "FXDESK_CBR_BASE_URL": "http://127.0.0.1:9/",
+        "FXDESK_CBR_MIRROR_URL": "http://127.0.0.1:9/",
+        "FXDESK_APILAYER_BASE_URL": "http://127.0.0.1:9/",
+        "FXDESK_COOKIE_SECURE": "false",
         "FXDESK_LOG_LEVEL": "WARNING",
     }
 
