@@ -21,6 +21,7 @@ from fxdesk.db import Database
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
+from tests.natscluster import NatsCluster
 from tests.pg import Databases, postgres_server
 
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -171,6 +172,26 @@ async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def _nats_cluster_for_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[NatsCluster]:
+    async with NatsCluster(tmp_path_factory.mktemp("nats-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def nats_cluster(_nats_cluster_for_run: NatsCluster) -> AsyncIterator[NatsCluster]:
+    """A real 3-node JetStream cluster, started once per run (see tests/natscluster.py).
+
+    Each test finds every node up and no stream; whatever it killed is restarted afterwards.
+    """
+    cluster = _nats_cluster_for_run
+    yield cluster
+    await cluster.heal()
+    await cluster.delete_streams()
 
 
 async def purge_stream(url: str, stream: str = "FXDESK") -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from fxdesk.cli import app as cli
@@ -119,3 +120,23 @@ def test_python_dash_m_fxdesk_shows_help() -> None:
     assert result.returncode == 0
     for command in ("serve", "migrate", "user", "healthcheck"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("replicas", [0, 6])
+def test_stream_replicas_outside_1_to_5_are_refused(tmp_path: Path, replicas: int) -> None:
+    assert Settings(data_dir=tmp_path).nats_stream_replicas == 1
+    assert Settings(data_dir=tmp_path, nats_stream_replicas=5).nats_stream_replicas == 5
+    with pytest.raises(ValidationError, match="nats_stream_replicas"):
+        Settings(data_dir=tmp_path, nats_stream_replicas=replicas)
+
+
+def test_an_invalid_setting_is_a_configuration_error_naming_the_variable(tmp_path: Path) -> None:
+    result = runner.invoke(
+        cli,
+        ["migrate"],
+        env={"FXDESK_DATA_DIR": str(tmp_path), "FXDESK_NATS_STREAM_REPLICAS": "7"},
+    )
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 2
+    assert "Configuration error: FXDESK_NATS_STREAM_REPLICAS:" in output
+    assert "less than or equal to 5 (got '7')" in output

@@ -21,7 +21,7 @@ from fxdesk.compat.rates import routers as seed_rates_routers
 from fxdesk.compat.rates import seed_rates_socket
 from fxdesk.compat.tasks import general_chat
 from fxdesk.compat.tasks import router as seed_tasks_router
-from fxdesk.config import Settings
+from fxdesk.config import ConfigError, Settings
 from fxdesk.db import Database
 from fxdesk.demo import seed_demo
 from fxdesk.errors import install_error_handlers
@@ -57,7 +57,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if settings.demo:
             await seed_demo(database, app.state.accounts)
         broker: Broker = app.state.broker
-        await broker.start()
+        try:
+            await broker.start()
+        except ConfigError as exc:
+            # One plain line before uvicorn's traceback, in the CLI's words.
+            log.critical("configuration_error", error=str(exc))
+            raise
         # One event path: the consumer follows the stream; the hub (this instance's sockets)
         # and the rates cache listen to it.
         events = EventConsumer(broker)

@@ -7,7 +7,9 @@ import os
 from datetime import date, datetime
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from fxdesk.config import ConfigError, Settings
 from fxdesk.users.models import Role
@@ -26,6 +28,15 @@ def _settings() -> Settings:
         settings.prepare()
     except ConfigError as exc:
         console.print(f"[red]Configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            problem = f"FXDESK_{'_'.join(loc).upper()}: {error['msg']}"
+            field = Settings.model_fields.get(loc[0]) if loc else None
+            if field is None or field.repr:  # secrets (repr=False) are never echoed
+                problem += f" (got {error['input']!r})"
+            console.print(f"[red]Configuration error:[/] {escape(problem)}")
         raise typer.Exit(2) from exc
     return settings
 

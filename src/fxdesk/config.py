@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     nats_stream_max_age_seconds: int = Field(default=7200, ge=3600)
     nats_stream_max_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
     nats_stream_duplicate_window_seconds: int = Field(default=600, ge=1)
+    # Copies of the stream in a cluster; only ever raised on an existing stream, never lowered.
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     secret_key: str | None = Field(default=None, repr=False)
     cbr_base_url: str = "https://www.cbr.ru/scripts/"
     cbr_mirror_url: str = "https://www.cbr-xml-daily.ru/"
