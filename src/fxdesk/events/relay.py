@@ -47,23 +47,32 @@ class OutboxRelay:
         self.instance_id = instance_id
         self.sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
+        self._committed = False  # a commit of this instance is waiting (a follower pokes)
         self._task: asyncio.Task[None] | None = None
         self._poke_sub: object | None = None
         self._last_cleanup = 0.0
         self.is_leader = False
-        self._lease_renew_at = 0.0
+        self._lease_check_at = 0.0
+        # Rows that have a seq but are not published (a publish failed, or a previous leader
+        # died between giving seqs and publishing): looked for on taking over and after errors.
+        self._look_for_given = True
         # Why the last attempt to publish failed; None once one succeeds (for /ready).
         self.problem: str | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
+    def _on_commit(self) -> None:
+        self._committed = True
+        self._wake.set()
+
     async def start(self) -> None:
         async def on_poke(_msg: object) -> None:
-            self.wake()
+            if self.is_leader:
+                self.wake()
 
         self._poke_sub = await self.broker.nc.subscribe(POKE_SUBJECT, cb=on_poke)  # type: ignore[union-attr]
-        self.database.outbox_listeners.append(self.wake)
+        self.database.outbox_listeners.append(self._on_commit)
 
         async def on_reconnect() -> None:
             self.wake()
@@ -74,8 +83,8 @@ class OutboxRelay:
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Publish what is pending (bounded in time), then stop and give up the lease."""
-        if self.wake in self.database.outbox_listeners:
-            self.database.outbox_listeners.remove(self.wake)
+        if self._on_commit in self.database.outbox_listeners:
+            self.database.outbox_listeners.remove(self._on_commit)
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.publish_pending(), drain_seconds)
@@ -90,11 +99,16 @@ class OutboxRelay:
         backoff = 0.2
         loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
+            swept = False
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.sweep_seconds)
+            except TimeoutError:
+                swept = True
             self._wake.clear()
             try:
                 await self.publish_pending()
+                if swept and not self.is_leader:
+                    await self._update_backlog()  # the leader's backlog, as a follower sees it
                 self._set_problem(None)
                 backoff = 0.2
                 if self.is_leader and loop.time() - self._last_cleanup > CLEANUP_EVERY_SECONDS:
@@ -105,6 +119,7 @@ class OutboxRelay:
             except Exception as exc:
                 error = str(exc) or type(exc).__name__
                 self._set_problem(f"cannot publish: {error}")
+                self._look_for_given = True
                 log.warning("relay_failed", error=error, retry_in=backoff)
                 self.wake()  # try again after the backoff, not only after the next sweep
                 await asyncio.sleep(backoff)
@@ -116,32 +131,23 @@ class OutboxRelay:
         self.problem = problem
 
     async def publish_pending(self) -> int:
-        """Publish every unpublished row, oldest first; returns how many were published."""
+        """As the leader, publish every committed event in seq order; as a follower, poke the
+        leader after a commit of ours. Returns how many were published."""
         if not self.broker.connected:
             await self._update_backlog()  # it grows while NATS is away
             return 0
         await self._hold_lease()
         if not self.is_leader:
-            await self._update_backlog()
-            await self.broker.nc.publish(POKE_SUBJECT, b"")  # type: ignore[union-attr]
+            if self._committed:
+                self._committed = False
+                await self.broker.nc.publish(POKE_SUBJECT, b"")  # type: ignore[union-attr]
             return 0
+        self._committed = False
         total = 0
-        drained = False
         while True:
-            if not await self._sequence():
+            rows = await self._take_batch()
+            if rows is None:  # the lease has passed to another instance
                 self.is_leader = False
-                break
-            async with self.database.session(write=False) as session:
-                rows = list(
-                    await session.scalars(
-                        select(OutboxEvent)
-                        .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
-                        .order_by(OutboxEvent.seq)
-                        .limit(BATCH)
-                    )
-                )
-            if not rows:
-                drained = True
                 break
             done: list[int] = []
             try:
@@ -156,34 +162,33 @@ class OutboxRelay:
                     EVENTS_PUBLISHED.inc(len(done))
                     total += len(done)
             if len(rows) < BATCH:
-                drained = True
+                OUTBOX_BACKLOG.set(0)  # everything committed before the batch was read is out
                 break
             await self._hold_lease()  # a long backlog: keep the lease alive between batches
             if not self.is_leader:
                 break
-        if drained:
-            # Everything committed before the last read is out; a later commit wakes us again.
-            OUTBOX_BACKLOG.set(0)
-        else:
-            await self._update_backlog()
         return total
 
     async def _hold_lease(self) -> None:
-        """Take or renew the lease, skipping the write while a fresh renewal is still valid."""
+        """Take or renew the lease a few times per TTL, not on every wake."""
         now = asyncio.get_running_loop().time()
-        if self.is_leader and now < self._lease_renew_at:
+        if now < self._lease_check_at:
             return
+        was_leader = self.is_leader
         self.is_leader = await acquire_lease(
             self.database, LEASE_NAME, self.instance_id, LEASE_TTL_SECONDS
         )
-        self._lease_renew_at = now + LEASE_TTL_SECONDS / 3
+        self._lease_check_at = now + LEASE_TTL_SECONDS / 3
+        if self.is_leader and not was_leader:
+            self._look_for_given = True
+            log.info("relay_leader", instance=self.instance_id)
 
-    async def _sequence(self) -> bool:
-        """Give the next seqs, in id order, to committed rows that have none.
+    async def _take_batch(self) -> list[OutboxEvent] | None:
+        """The next events to publish, in seq order, giving seqs to committed rows without one.
 
-        The counter row is locked first (FOR UPDATE; SQLite's writer lock does the same), so
-        two relays never give out the same seq, and every statement after it sees the rows the
-        other committed. False when this instance no longer holds the lease.
+        One transaction: the counter row is locked first (FOR UPDATE; SQLite's writer lock does
+        the same), so two relays never give out the same seq, and every statement after it sees
+        the rows the other committed. None when this instance no longer holds the lease.
         """
         async with self.database.session() as session:
             last = await session.scalar(
@@ -193,31 +198,39 @@ class OutboxRelay:
                 select(Lease.holder).where(Lease.name == LEASE_NAME, Lease.expires_at > utcnow())
             )
             if holder != self.instance_id:
-                return False
-            ids = list(
+                return None
+            given: list[OutboxEvent] = []
+            if self._look_for_given:
+                given = list(
+                    await session.scalars(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
+                        .order_by(OutboxEvent.seq)
+                        .limit(BATCH)
+                    )
+                )
+                self._look_for_given = len(given) == BATCH
+            fresh = list(
                 await session.scalars(
-                    select(OutboxEvent.id)
+                    select(OutboxEvent)
                     .where(OutboxEvent.seq.is_(None))
                     .order_by(OutboxEvent.id)
-                    .limit(BATCH)
+                    .limit(BATCH - len(given))
                 )
             )
-            if not ids:
-                return True
-            start = last or 0
-            await session.execute(
-                update(OutboxEvent),
-                [{"id": row_id, "seq": start + n} for n, row_id in enumerate(ids, 1)],
-            )
-            if last is None:
-                session.add(Counter(name=SEQ_COUNTER, value=start + len(ids)))
-            else:
-                await session.execute(
-                    update(Counter)
-                    .where(Counter.name == SEQ_COUNTER)
-                    .values(value=start + len(ids))
-                )
-        return True
+            if fresh:
+                start = last or 0
+                for n, row in enumerate(fresh, 1):
+                    row.seq = start + n
+                if last is None:
+                    session.add(Counter(name=SEQ_COUNTER, value=start + len(fresh)))
+                else:
+                    await session.execute(
+                        update(Counter)
+                        .where(Counter.name == SEQ_COUNTER)
+                        .values(value=start + len(fresh))
+                    )
+        return given + fresh
 
     async def _mark_published(self, ids: list[int]) -> None:
         async with self.database.session() as session:
