@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
 
     app.state.chat_limiter = SlidingWindowCounter(
-        settings.chat_messages_per_window, settings.chat_window_seconds
+        "chat", settings.chat_messages_per_window, settings.chat_window_seconds
     )
 
     async def chat_handler(user: User, text: str) -> None:

@@ -1,71 +1,107 @@
-"""Failed-login limiting per account and per client address, with a Retry-After answer."""
+"""Sliding-window limits (failed logins per account and per address, chat messages per user),
+counted in the database so that every instance sees the same hits."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fxdesk.auth.models import LimitHit
+from fxdesk.db import Database
+
+PRUNE_EVERY_SECONDS = 60.0
 
 
 class SlidingWindowCounter:
-    """Counts events per key within the last `window` seconds; memory is bounded by pruning."""
+    """At most `limit` hits per key within the last `window` seconds, in bucket `bucket`.
 
-    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+    Each call runs in the caller's transaction, so a hit counted for a change that is then
+    rolled back is rolled back with it. Hits older than the window are deleted as the key is
+    hit again, and the whole bucket's now and then, so the table stays small.
+    """
+
+    def __init__(self, bucket: str, limit: int, window: float) -> None:
+        self.bucket = bucket
         self.limit = limit
         self.window = window
-        self.max_keys = max_keys
-        self._events: dict[str, deque[float]] = {}
+        self._pruned_at = 0.0
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        events = self._events.get(key)
-        if events is None:
-            return deque()
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if not events:
-            del self._events[key]
-        return events
-
-    def retry_after(self, key: str) -> int:
+    async def retry_after(self, session: AsyncSession, key: str) -> int:
         """Seconds until `key` may try again; 0 when it is not over the limit."""
-        now = time.monotonic()
-        events = self._recent(key, now)
-        if len(events) < self.limit:
+        now = time.time()
+        recent = list(
+            await session.scalars(
+                select(LimitHit.at)
+                .where(
+                    LimitHit.bucket == self.bucket,
+                    LimitHit.key == key,
+                    LimitHit.at > now - self.window,
+                )
+                .order_by(LimitHit.at.desc())
+                .limit(self.limit)
+            )
+        )
+        if len(recent) < self.limit:
             return 0
-        return max(1, math.ceil(events[-self.limit] + self.window - now))
+        # The limit-th newest hit leaves the window first among those that keep it full.
+        return max(1, math.ceil(recent[-1] + self.window - now))
 
-    def hit(self, key: str) -> None:
-        now = time.monotonic()
-        if len(self._events) >= self.max_keys:
-            self._prune(now)
-        events = self._events.setdefault(key, deque())
-        events.append(now)
-        while len(events) > self.limit:
-            events.popleft()
+    async def hit(self, session: AsyncSession, key: str) -> None:
+        now = time.time()
+        await session.execute(insert(LimitHit).values(bucket=self.bucket, key=key, at=now))
+        stale = LimitHit.at <= now - self.window
+        if now - self._pruned_at > PRUNE_EVERY_SECONDS:
+            self._pruned_at = now
+            await session.execute(delete(LimitHit).where(LimitHit.bucket == self.bucket, stale))
+        else:
+            await session.execute(
+                delete(LimitHit).where(LimitHit.bucket == self.bucket, LimitHit.key == key, stale)
+            )
 
-    def reset(self, key: str) -> None:
-        self._events.pop(key, None)
+    async def reset(self, session: AsyncSession, key: str) -> None:
+        await session.execute(
+            delete(LimitHit).where(LimitHit.bucket == self.bucket, LimitHit.key == key)
+        )
 
-    def _prune(self, now: float) -> None:
-        for key in list(self._events):
-            self._recent(key, now)
-        if len(self._events) >= self.max_keys:  # still full: drop the oldest half
-            oldest = sorted(self._events, key=lambda k: self._events[k][-1])
-            for key in oldest[: len(oldest) // 2]:
-                del self._events[key]
+    async def count(self, session: AsyncSession, key: str) -> int:
+        """Hits of `key` within the window (for tests and diagnostics)."""
+        now = time.time()
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(LimitHit)
+                .where(
+                    LimitHit.bucket == self.bucket,
+                    LimitHit.key == key,
+                    LimitHit.at > now - self.window,
+                )
+            )
+            or 0
+        )
 
 
 class LoginLimiter:
+    """Failed logins per account and per client address; each call is its own transaction."""
+
     def __init__(self, per_account: int, per_address: int, window: float) -> None:
-        self.accounts = SlidingWindowCounter(per_account, window)
-        self.addresses = SlidingWindowCounter(per_address, window)
+        self.accounts = SlidingWindowCounter("login-account", per_account, window)
+        self.addresses = SlidingWindowCounter("login-address", per_address, window)
 
-    def retry_after(self, account: str, address: str) -> int:
-        return max(self.accounts.retry_after(account), self.addresses.retry_after(address))
+    async def retry_after(self, database: Database, account: str, address: str) -> int:
+        async with database.session(write=False) as session:
+            return max(
+                await self.accounts.retry_after(session, account),
+                await self.addresses.retry_after(session, address),
+            )
 
-    def failed(self, account: str, address: str) -> None:
-        self.accounts.hit(account)
-        self.addresses.hit(address)
+    async def failed(self, database: Database, account: str, address: str) -> None:
+        async with database.session() as session:
+            await self.accounts.hit(session, account)
+            await self.addresses.hit(session, address)
 
-    def succeeded(self, account: str) -> None:
-        self.accounts.reset(account)
+    async def succeeded(self, database: Database, account: str) -> None:
+        async with database.session() as session:
+            await self.accounts.reset(session, account)

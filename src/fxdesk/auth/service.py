@@ -60,7 +60,7 @@ class AccountService:
     ) -> User:
         """The user for these credentials, or one uniform 401; 429 once over a limit."""
         key = username_key(username)
-        retry_after = self.limiter.retry_after(key, address)
+        retry_after = await self.limiter.retry_after(database, key, address)
         if retry_after:
             security_event("login_rate_limited", username=username[:64], address=address)
             raise TooManyRequests(
@@ -75,10 +75,10 @@ class AccountService:
         else:
             ok = await self.passwords.verify(password, user.password_hash) and user.is_active
         if not ok or user is None:
-            self.limiter.failed(key, address)
+            await self.limiter.failed(database, key, address)
             security_event("login_failed", username=username[:64], address=address)
             raise NotAuthenticated(INVALID_CREDENTIALS)
-        self.limiter.succeeded(key)
+        await self.limiter.succeeded(database, key)
         async with database.session() as session:
             await session.execute(
                 update(User).where(User.id == user.id).values(last_login_at=utcnow())

@@ -30,12 +30,12 @@ async def post_message(
     if not text or len(text) > MAX_MESSAGE:
         raise InvalidInput(f"A message has 1 to {MAX_MESSAGE} characters")
     key = str(author.id)
-    retry_after = limiter.retry_after(key)
+    retry_after = await limiter.retry_after(session, key)
     if retry_after:
         raise TooManyRequests(
             "You are sending messages too fast", headers={"Retry-After": str(retry_after)}
         )
-    limiter.hit(key)
+    await limiter.hit(session, key)
     message = ChatMessage(author_id=author.id, text=text, created_at=utcnow())
     session.add(message)
     await session.flush()
