@@ -18,6 +18,7 @@ from fxdesk.events.broker import Broker
 from fxdesk.events.schemas import CHANNEL_OF_SUBJECT, Channel, Envelope
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import CONSUMER_RECOVERIES, EVENTS_INVALID
+from fxdesk.tasking import stop_task, wait_event
 
 log = get_logger("fxdesk.events.consumer")
 
@@ -70,14 +71,11 @@ class EventConsumer:
         if self._on_reconnect in self.broker.reconnect_listeners:
             self.broker.reconnect_listeners.remove(self._on_reconnect)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         await self._unsubscribe()
 
     async def wait_caught_up(self, limit_seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.caught_up.wait(), limit_seconds)
+        await wait_event(self.caught_up, limit_seconds)
 
     async def _on_reconnect(self) -> None:
         # The ordered consumer would notice missed heartbeats only after seconds, and a
@@ -106,8 +104,7 @@ class EventConsumer:
     async def _watch(self) -> None:
         backoff = 0.2
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._renew.wait(), self.check_seconds)
+            await wait_event(self._renew, self.check_seconds)
             try:
                 if self._renew.is_set():
                     self._renew.clear()

@@ -15,6 +15,7 @@ from fxdesk.events.models import Counter, Lease, OutboxEvent
 from fxdesk.events.outbox import envelope_json
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from fxdesk.tasking import stop_task, wait_event
 
 log = get_logger("fxdesk.events.relay")
 
@@ -88,9 +89,7 @@ class OutboxRelay:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.publish_pending(), drain_seconds)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         if self.is_leader:
             with contextlib.suppress(Exception):
                 await release_lease(self.database, LEASE_NAME, self.instance_id)
@@ -99,11 +98,7 @@ class OutboxRelay:
         backoff = 0.2
         loop = asyncio.get_running_loop()
         while True:
-            swept = False
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.sweep_seconds)
-            except TimeoutError:
-                swept = True
+            swept = not await wait_event(self._wake, self.sweep_seconds)
             self._wake.clear()
             try:
                 await self.publish_pending()

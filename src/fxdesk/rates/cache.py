@@ -8,7 +8,6 @@ encoded once per table change (and per base) with their ETag, so a read is a dic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -38,6 +37,7 @@ from fxdesk.rates.service import (
     load_newest_tables,
     moscow_today,
 )
+from fxdesk.tasking import stop_task
 
 log = get_logger("fxdesk.rates.cache")
 
@@ -226,9 +226,7 @@ class RatesCache:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     def on_event(self, seq: int, channel: Channel, text: str) -> None:

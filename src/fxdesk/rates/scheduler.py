@@ -24,6 +24,7 @@ from fxdesk.logging import get_logger
 from fxdesk.rates import service
 from fxdesk.rates.cbr import CbrClient, CbrError, CbrTable
 from fxdesk.rates.exceptions import FetchBusy, FetchFailed
+from fxdesk.tasking import stop_task
 
 log = get_logger("fxdesk.rates.scheduler")
 
@@ -130,9 +131,7 @@ class RatesScheduler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         self.next_run_at = None
 

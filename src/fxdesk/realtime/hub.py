@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from fxdesk.ops.metrics import (
     WS_SLOW_DISCONNECTS,
 )
 from fxdesk.realtime.wire import Wire, text_frame
+from fxdesk.tasking import wait_event
 
 log = get_logger("fxdesk.realtime.hub")
 
@@ -119,7 +119,8 @@ class Client:
                 return
             self.wake = loop.create_future()
             try:
-                await asyncio.wait_for(self.wake, SENDER_LINGER)
+                async with asyncio.timeout(SENDER_LINGER):
+                    await self.wake
             except TimeoutError:
                 return
             finally:
@@ -140,8 +141,7 @@ class Hub:
         self.caught_up = caught_up if caught_up is not None else asyncio.Event()
 
     async def wait_caught_up(self, limit_seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.caught_up.wait(), limit_seconds)
+        await wait_event(self.caught_up, limit_seconds)
 
     def publish_local(self, seq: int, channel: Channel, text: str) -> None:
         """Record an event from the stream and queue it to every subscriber of its channel."""
