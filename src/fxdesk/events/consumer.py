@@ -79,7 +79,9 @@ class EventConsumer:
 
     async def _on_reconnect(self) -> None:
         # The ordered consumer would notice missed heartbeats only after seconds, and a
-        # restarted server or another node may not know it at all: re-create it at once.
+        # restarted server or another node may not know it at all: re-create it at once. Until
+        # the watchdog has seen the new one answer, this instance is not ready.
+        self._set_problem("reconnected to NATS: re-creating the stream consumer")
         self._renew.set()
 
     async def _unsubscribe(self) -> None:
