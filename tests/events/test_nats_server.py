@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nats
@@ -207,3 +209,105 @@ async def test_jetstream_that_never_answers_times_out_with_stderr(tmp_path: Path
         await server.start()
     assert time.monotonic() - started < 3
     assert not server.running
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_killed_server_is_restarted_on_same_port_and_store(tmp_path: Path) -> None:
+    async with EmbeddedNats(tmp_path / "nats", log_level="WARNING") as server:
+        url, first_pid = server.url, server.pid
+        assert first_pid is not None
+        reconnected = asyncio.Event()
+
+        async def on_reconnected() -> None:
+            reconnected.set()
+
+        client = await nats.connect(
+            url,
+            reconnect_time_wait=0.2,
+            max_reconnect_attempts=-1,
+            reconnected_cb=on_reconnected,
+        )
+        try:
+            js = client.jetstream()
+            await js.add_stream(name="KEEP", subjects=["keep.>"])
+            await js.publish("keep.before", b"before the kill")
+
+            os.kill(first_pid, signal.SIGKILL)
+            assert await wait_gone(first_pid)
+            await asyncio.wait_for(reconnected.wait(), 10)
+
+            assert server.running and server.pid != first_pid
+            assert server.url == url  # the same port: clients find it where they left it
+            assert server.restarts == 1
+            info = await js.stream_info("KEEP")
+            assert info.state.messages == 1
+            assert (await js.get_msg("KEEP", 1)).data == b"before the kill"
+            ack = await js.publish("keep.after", b"after the restart")
+            assert ack.seq == 2
+        finally:
+            await client.close()
+        second_pid = server.pid
+        assert second_pid is not None
+    assert process_gone(second_pid)
+    assert not server.running
+
+
+async def test_a_failing_restart_is_retried_until_it_succeeds(tmp_path: Path) -> None:
+    # The real server the first time; then it refuses to start until `allow` exists.
+    runs, allow = tmp_path / "runs", tmp_path / "allow"
+    wrapper = write_file(
+        tmp_path / "nats-server",
+        textwrap.dedent(
+            f"""\
+            #!/bin/sh
+            echo run >> {runs}
+            if [ "$(wc -l < {runs})" -gt 1 ] && [ ! -e {allow} ]; then
+                echo '[1] [FTL] simulated failure: disk on fire' >&2
+                exit 3
+            fi
+            exec {find_nats_server()} "$@"
+            """
+        ),
+        0o755,
+    )
+    async with EmbeddedNats(tmp_path / "nats", binary=wrapper, log_level="WARNING") as server:
+        url, first_pid = server.url, server.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+
+        def failed_restarts() -> int:
+            return len(runs.read_text().splitlines()) - 1
+
+        assert await wait_for(lambda: failed_restarts() >= 3, 10)
+        assert not server.running and server.restarts == 0
+        allow.touch()
+        assert await wait_for(lambda: server.restarts == 1, 15)
+        assert server.running and server.url == url
+        client = await nats.connect(url)
+        await client.jetstream().account_info()
+        await client.close()
+
+
+async def test_stop_ends_supervision_even_in_the_middle_of_a_restart(tmp_path: Path) -> None:
+    store = tmp_path / "nats"
+    for pause in (0.0, 0.15, 0.3, 0.6):
+        server = EmbeddedNats(store, log_level="WARNING")
+        await server.start()
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(pause)
+        await server.stop()
+        assert not server.running
+        # Nothing restarted behind our back: any server would hold the store's lock.
+        await asyncio.sleep(0.5)
+        async with EmbeddedNats(store, start_timeout=2, log_level="WARNING") as successor:
+            assert successor.running

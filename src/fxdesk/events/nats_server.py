@@ -1,4 +1,5 @@
-"""Runs a private nats-server with JetStream as a child process that cannot outlive the app."""
+"""Runs a private nats-server with JetStream as a child process that cannot outlive the app,
+and restarts it on the same port and store whenever it dies."""
 
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
 
 from fxdesk.logging import get_logger
+from fxdesk.ops.metrics import NATS_RESTARTS
+from fxdesk.tasking import stop_task
 
 log = get_logger("fxdesk.events.nats_server")
 
 DEFAULT_SERVER_NAME = "fxdesk-embedded"
 LOCK_FILE_NAME = "fxdesk-nats.lock"
 STDERR_TAIL_LINES = 40
+# Seconds before a restart attempt: doubled after each one, back to the first after a server
+# that stayed up for a while, so a server that keeps crashing is not respawned in a tight loop.
+RESTART_DELAY_FIRST = 0.1
+RESTART_DELAY_MAX = 5.0
+RESTART_STABLE_SECONDS = 30.0
 
 _PR_SET_PDEATHSIG = 1
 _SERVER_LINE = re.compile(r"^\[\d+\] \[(?P<level>[A-Z]{3})\] ?(?P<message>.*)$")
@@ -101,14 +110,23 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     return preexec
 
 
+def _remove_ports_files(store_dir: Path) -> None:
+    for stale in store_dir.glob("*.ports"):
+        stale.unlink(missing_ok=True)
+
+
 class EmbeddedNats:
     """One nats-server bound to 127.0.0.1 on a free port, JetStream stored under `store_dir`.
 
+    Between `start()` and `stop()` the server is supervised: if it dies (a crash, the OOM
+    killer, a stray SIGKILL) it is started again on the same port and the same store, so
+    the stream survives and clients reconnect to the URL they know. `restarts` counts that.
+
     Call `start()` from the thread that runs the event loop and keeps running for the app's
-    lifetime (normally the main thread). On Linux the server is told to exit when its parent
-    dies via PR_SET_PDEATHSIG, and the kernel ties that to the *thread* that forked it, not
-    the process: start it from a short-lived worker thread and the server is SIGTERMed as soon
-    as that thread ends.
+    lifetime (normally the main thread); restarts run on that loop too. On Linux the server is
+    told to exit when its parent dies via PR_SET_PDEATHSIG, and the kernel ties that to the
+    *thread* that forked it, not the process: start it from a short-lived worker thread and the
+    server is SIGTERMed as soon as that thread ends.
     """
 
     def __init__(
@@ -132,10 +150,13 @@ class EmbeddedNats:
         self.stop_timeout = stop_timeout
         # None: the server picks a free port; a fixed one lets clients reconnect after a restart.
         self.port = port
+        self.restarts = 0
         self._binary = binary
         self._proc: asyncio.subprocess.Process | None = None
         self._url: str | None = None
         self._ready = False
+        self._up_since = 0.0
+        self._supervisor: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._stderr_task: asyncio.Task[None] | None = None
@@ -143,7 +164,8 @@ class EmbeddedNats:
 
     @property
     def url(self) -> str:
-        """The client URL, e.g. nats://127.0.0.1:43123; only while started."""
+        """The client URL, e.g. nats://127.0.0.1:43123; only while started (it stays the same
+        across restarts)."""
         if self._url is None:
             raise NatsServerError("the embedded nats-server is not running")
         return self._url
@@ -175,40 +197,96 @@ class EmbeddedNats:
         binary = find_nats_server(self._binary)
         store_dir = self.store_dir.resolve()
         store_dir.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.start_timeout
         started = time.monotonic()
+        deadline = started + self.start_timeout
         try:
             await self._acquire_lock(store_dir, deadline)
-            # Left behind when a previous server was SIGKILLed; we hold the lock, so none is ours.
-            for stale in store_dir.glob("*.ports"):
-                stale.unlink(missing_ok=True)
-            await self._spawn(binary, store_dir)
-            self._url = await self._wait_for_ports_file(binary, store_dir, deadline)
-            await self._wait_for_jetstream(self._url, deadline)
+            url = await self._launch(binary, store_dir, self.port, deadline)
         except BaseException:
             await self.stop()
             raise
-        self._ready = True
+        self._url = url
         log.info(
             "nats_started",
-            url=self._url,
+            url=url,
             pid=self.pid,
             store_dir=str(store_dir),
             seconds=round(time.monotonic() - started, 3),
         )
+        # Restarts bind the port this server got, even when it was picked at random.
+        port = urlsplit(url).port
+        self._supervisor = asyncio.create_task(
+            self._supervise(binary, store_dir, port), name="nats-supervisor"
+        )
 
     async def stop(self) -> None:
-        """SIGTERM the server (it shuts JetStream down cleanly), SIGKILL it if it hangs."""
+        """Stop supervising, then SIGTERM the server (it shuts JetStream down cleanly), SIGKILL
+        it if it hangs."""
+        supervisor, self._supervisor = self._supervisor, None
+        try:
+            if supervisor is not None:
+                # First, so that the server we are about to stop is not started again.
+                await stop_task(supervisor)
+            await self._end_process()
+        finally:
+            self._release_lock()
+            self._url = None
+
+    async def _launch(
+        self, binary: Path, store_dir: Path, port: int | None, deadline: float
+    ) -> str:
+        """Spawn the server on `port` (None: a free one); its URL once JetStream answers.
+
+        The caller holds the store's lock; the server gets a copy of it.
+        """
+        # Left behind when a previous server was SIGKILLed; we hold the lock, so none is ours.
+        await asyncio.to_thread(_remove_ports_files, store_dir)
+        await self._spawn(binary, store_dir, port)
+        url = await self._wait_for_ports_file(binary, store_dir, deadline)
+        await self._wait_for_jetstream(url, deadline)
+        self._ready = True
+        self._up_since = time.monotonic()
+        return url
+
+    async def _end_process(self) -> None:
+        """Stop the current server process, if any, and its stderr reader; the lock stays."""
         proc = self._proc
         try:
             if proc is not None:
                 await self._terminate(proc)
         finally:
             await self._close_stderr()
-            self._release_lock()
             self._proc = None
-            self._url = None
             self._ready = False
+
+    async def _supervise(self, binary: Path, store_dir: Path, port: int | None) -> None:
+        """Wait for the server to die, start it again on the same port and store; forever."""
+        delay = RESTART_DELAY_FIRST
+        while True:
+            proc = self._proc
+            assert proc is not None
+            await proc.wait()
+            if time.monotonic() - self._up_since >= RESTART_STABLE_SECONDS:
+                delay = RESTART_DELAY_FIRST
+            await self._end_process()  # logs the unexpected exit
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+                try:
+                    # No new lock: we still hold ours, and would only wait for ourselves.
+                    url = await self._launch(
+                        binary, store_dir, port, time.monotonic() + self.start_timeout
+                    )
+                    break
+                except Exception as error:  # e.g. the port was taken meanwhile: try again
+                    log.warning(
+                        "nats_restart_failed", error=str(error).splitlines()[0], retry_in=delay
+                    )
+                    await self._end_process()
+            self._url = url
+            self.restarts += 1
+            NATS_RESTARTS.inc()
+            log.warning("nats_restarted", url=url, pid=self.pid, restarts=self.restarts)
 
     async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
         if proc.returncode is not None:
@@ -255,13 +333,13 @@ class EmbeddedNats:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    async def _spawn(self, binary: Path, store_dir: Path) -> None:
+    async def _spawn(self, binary: Path, store_dir: Path, port: int | None) -> None:
         assert self._lock_fd is not None
         args = [
             "--addr",
             "127.0.0.1",
             "--port",
-            str(self.port) if self.port is not None else "-1",
+            str(port) if port is not None else "-1",
             "--server_name",
             self.server_name,
             "--jetstream",

@@ -33,3 +33,6 @@ NATS_RECONNECTS = Counter("fxdesk_nats_reconnects_total", "Reconnections to NATS
 CONSUMER_RECOVERIES = Counter(
     "fxdesk_event_consumer_recoveries_total", "Stream consumers re-created after they died"
 )
+NATS_RESTARTS = Counter(
+    "fxdesk_nats_restarts_total", "Restarts of the embedded nats-server after it died"
+)
