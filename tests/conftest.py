@@ -16,6 +16,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from fxdesk.app import create_app
+from fxdesk.auth.sessions import open_session
 from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.events.nats_server import EmbeddedNats
@@ -297,8 +298,45 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     assert response.status_code == 200, response.text
 
 
-def sign_in(app: object, client: httpx.AsyncClient, user: User) -> str:
+async def issue_token(app: object, user: User, user_agent: str = "tests") -> str:
+    """A token of a new server-side session for `user` (what a login creates)."""
+    token, _ = await open_session(
+        app.state.database,  # type: ignore[attr-defined]
+        app.state.tokens,  # type: ignore[attr-defined]
+        user,
+        user_agent=user_agent,
+        address="127.0.0.1",
+    )
+    return token
+
+
+def sqlite_session_token(app: object, db_path: Path, username: str) -> str:
+    """A token of a new session for `username`, made with plain sqlite3 (for sync callers such
+    as schemathesis cases, whose app runs in a loop of its own)."""
+    import sqlite3
+    import uuid
+    from datetime import UTC, datetime
+
+    codec = app.state.tokens  # type: ignore[attr-defined]
+    now = datetime.now(UTC).replace(microsecond=0)
+    expires_at = now + codec.lifetime
+    session_id = uuid.uuid4().hex
+    stamps = (now, now, expires_at)  # as SQLAlchemy writes them to SQLite
+    with sqlite3.connect(db_path) as conn:
+        row = conn.execute(
+            "SELECT id, token_version, role FROM users WHERE username = ?", (username,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO user_sessions (id, user_id, created_at, last_seen_at, expires_at, "
+            "user_agent, address) VALUES (?, ?, ?, ?, ?, 'fuzz', '127.0.0.1')",
+            (session_id, row[0], *(when.strftime("%Y-%m-%d %H:%M:%S.%f") for when in stamps)),
+        )
+    user = User(id=row[0], token_version=row[1], role=Role(row[2]))
+    return str(codec.issue(user, session_id, expires_at))
+
+
+async def sign_in(app: object, client: httpx.AsyncClient, user: User) -> str:
     """Give `client` a session cookie for `user` without spending an Argon2 verification."""
-    token, _ = app.state.tokens.issue(user)  # type: ignore[attr-defined]
+    token = await issue_token(app, user)
     client.cookies.set("session_token", token)
-    return str(token)
+    return token

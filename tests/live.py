@@ -22,6 +22,7 @@ from fxdesk.errors import Conflict
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.serving import SERVER_OPTIONS
+from tests.conftest import issue_token
 
 probe = APIRouter(prefix="/api/v1/probe")
 
@@ -81,9 +82,8 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 30)
 
 
-def token_for(app: FastAPI, user: Any) -> str:
-    token, _ = app.state.tokens.issue(user)
-    return str(token)
+async def token_for(app: FastAPI, user: Any) -> str:
+    return await issue_token(app, user)
 
 
 @contextlib.asynccontextmanager

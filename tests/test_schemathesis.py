@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter
 from fxdesk.auth.service import AccountService
 from fxdesk.db import Database
-from fxdesk.users.models import Role, User
-from tests.conftest import make_settings
+from fxdesk.users.models import Role
+from tests.conftest import make_settings, sqlite_session_token
 
 _workdir = Path(tempfile.mkdtemp(prefix="fxdesk-fuzz-"))
 _db_path = _workdir / "fxdesk.db"
@@ -41,12 +40,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(
 
 def _admin_bearer() -> dict[str, str]:
     """A fresh admin token per case: a fuzzed logout-all must not blind the next cases."""
-    with sqlite3.connect(_db_path) as conn:
-        row = conn.execute(
-            "SELECT id, token_version, role FROM users WHERE username = 'fuzz-admin'"
-        ).fetchone()
-    admin = User(id=row[0], token_version=row[1], role=Role(row[2]))
-    token, _ = app.state.tokens.issue(admin)
+    token = sqlite_session_token(app, _db_path, "fuzz-admin")
     return {"Authorization": f"Bearer {token}"}
 
 

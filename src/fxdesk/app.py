@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
         app.state.relay = relay
         await relay.start()
+        app.state.user_lookup.start()
         _settle_garbage_collector()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from http.cookies import SimpleCookie
+from typing import Any
 
 import httpx
 import jwt
@@ -18,6 +19,7 @@ from tests.conftest import (
     TEST_SECRET,
     ClientFactory,
     UserFactory,
+    issue_token,
     login,
     make_settings,
     sign_in,
@@ -96,10 +98,11 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _claims(user_id: int, **overrides: object) -> dict[str, object]:
+def _claims(user_id: int, sid: str | None, **overrides: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": str(user_id),
+        "sid": sid,
         "role": "admin",
         "ver": 0,
         "iat": now,
@@ -112,31 +115,54 @@ def _claims(user_id: int, **overrides: object) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "case",
-    ["alg_none", "wrong_key", "wrong_audience", "no_exp", "expired", "garbage", "hs512"],
+    [
+        "alg_none",
+        "wrong_key",
+        "wrong_audience",
+        "no_exp",
+        "expired",
+        "garbage",
+        "hs512",
+        "no_session",
+        "unknown_session",
+        "session_of_another_user",
+    ],
 )
 async def test_bad_tokens_get_401(
-    case: str, client: httpx.AsyncClient, make_user: UserFactory
+    case: str, client: httpx.AsyncClient, make_user: UserFactory, app: Any
 ) -> None:
     user = await make_user(role=Role.admin)
+    # a live session of this user: the control token below names it
+    sid = jwt.decode(await issue_token(app, user), options={"verify_signature": False})["sid"]
     if case == "alg_none":
-        token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(user.id))}."
+        token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(user.id, sid))}."
     elif case == "wrong_key":
-        token = jwt.encode(_claims(user.id), "another-secret-" * 4, algorithm="HS256")
+        token = jwt.encode(_claims(user.id, sid), "another-secret-" * 4, algorithm="HS256")
     elif case == "wrong_audience":
-        token = jwt.encode(_claims(user.id, aud="someone-else"), TEST_SECRET, algorithm="HS256")
+        token = jwt.encode(
+            _claims(user.id, sid, aud="someone-else"), TEST_SECRET, algorithm="HS256"
+        )
     elif case == "no_exp":
-        token = jwt.encode(_claims(user.id, exp=None), TEST_SECRET, algorithm="HS256")
+        token = jwt.encode(_claims(user.id, sid, exp=None), TEST_SECRET, algorithm="HS256")
     elif case == "expired":
         past = int(time.time()) - 10
         token = jwt.encode(
-            _claims(user.id, iat=past - 100, exp=past), TEST_SECRET, algorithm="HS256"
+            _claims(user.id, sid, iat=past - 100, exp=past), TEST_SECRET, algorithm="HS256"
         )
     elif case == "hs512":
-        token = jwt.encode(_claims(user.id), TEST_SECRET, algorithm="HS512")
+        token = jwt.encode(_claims(user.id, sid), TEST_SECRET, algorithm="HS512")
+    elif case == "no_session":
+        token = jwt.encode(_claims(user.id, None), TEST_SECRET, algorithm="HS256")
+    elif case == "unknown_session":
+        token = jwt.encode(_claims(user.id, "f" * 32), TEST_SECRET, algorithm="HS256")
+    elif case == "session_of_another_user":
+        other = await make_user(role=Role.user)
+        other_sid = jwt.decode(await issue_token(app, other), options={"verify_signature": False})
+        token = jwt.encode(_claims(user.id, other_sid["sid"]), TEST_SECRET, algorithm="HS256")
     else:
         token = "not.a.token"
     # the control: the same claims, properly signed, are accepted
-    good = jwt.encode(_claims(user.id), TEST_SECRET, algorithm="HS256")
+    good = jwt.encode(_claims(user.id, sid), TEST_SECRET, algorithm="HS256")
     ok = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {good}"})
     assert ok.status_code == 200
 
@@ -154,7 +180,7 @@ async def test_logout_all_revokes_old_tokens(
     user = await make_user()
     laptop, phone = make_client(), make_client()
     await login(laptop, user.username)
-    sign_in(app, phone, user)
+    await sign_in(app, phone, user)
     assert (await phone.get("/api/v1/auth/me")).status_code == 200
     response = await laptop.post("/api/v1/auth/logout-all")
     assert response.status_code == 200
@@ -168,7 +194,7 @@ async def test_password_change_revokes_other_sessions_and_renews_this_one(
     user = await make_user()
     this, other = make_client(), make_client()
     await login(this, user.username)
-    sign_in(app, other, user)
+    await sign_in(app, other, user)
     wrong = await this.post(
         "/api/v1/auth/password",
         json={"current_password": "not-the-password", "new_password": "brand-new-pass"},
@@ -193,8 +219,8 @@ async def test_deactivation_revokes_sessions(
     admin = await make_user(role=Role.admin)
     user = await make_user()
     admin_client, user_client = make_client(), make_client()
-    sign_in(app, admin_client, admin)
-    sign_in(app, user_client, user)
+    await sign_in(app, admin_client, admin)
+    await sign_in(app, user_client, user)
     assert (await user_client.get("/api/v1/auth/me")).status_code == 200
     response = await admin_client.patch(f"/api/v1/users/{user.id}", json={"is_active": False})
     assert response.status_code == 200
@@ -213,8 +239,8 @@ async def test_demoted_admin_is_refused_at_once(
     boss = await make_user(role=Role.admin)
     other_admin = await make_user(role=Role.admin)
     boss_client, other_client = make_client(), make_client()
-    sign_in(app, boss_client, boss)
-    sign_in(app, other_client, other_admin)
+    await sign_in(app, boss_client, boss)
+    await sign_in(app, other_client, other_admin)
     assert (await other_client.get("/api/v1/users")).status_code == 200
     demote = await boss_client.patch(f"/api/v1/users/{other_admin.id}", json={"role": "user"})
     assert demote.status_code == 200
@@ -228,7 +254,7 @@ async def test_admin_cannot_lock_themselves_out(
     client: httpx.AsyncClient, make_user: UserFactory, app
 ) -> None:
     admin = await make_user(role=Role.admin)
-    sign_in(app, client, admin)
+    await sign_in(app, client, admin)
     response = await client.patch(f"/api/v1/users/{admin.id}", json={"role": "user"})
     assert response.status_code == 400
     assert (await client.get("/api/v1/auth/me")).json()["role"] == "admin"
@@ -253,7 +279,7 @@ async def test_csrf_origin_check_on_cookie_writes(
     app,
 ) -> None:
     user = await make_user()
-    sign_in(app, client, user)
+    await sign_in(app, client, user)
     response = await client.post("/api/v1/auth/logout-all", headers=headers)
     assert response.status_code == expected
     still_valid = (await client.get("/api/v1/auth/me")).status_code == 200
@@ -264,7 +290,7 @@ async def test_bearer_requests_are_not_subject_to_the_origin_check(
     client: httpx.AsyncClient, make_user: UserFactory, app
 ) -> None:
     user = await make_user()
-    token, _ = app.state.tokens.issue(user)
+    token = await issue_token(app, user)
     response = await client.post(
         "/api/v1/auth/logout-all",
         headers={"Authorization": f"Bearer {token}", "Origin": "https://evil.example"},

@@ -91,7 +91,7 @@ async def test_chat_limit_holds_across_instances(two_instances: Apps, make_user_
     limit = a.state.settings.chat_messages_per_window
     async with _client(a) as on_a, _client(b) as on_b:
         for client, app in ((on_a, a), (on_b, b)):
-            sign_in(app, client, user)
+            await sign_in(app, client, user)
         for n, client in enumerate(itertools.islice(itertools.cycle([on_a, on_b]), limit)):
             sent = await client.post("/api/v1/chat/messages", json={"text": f"line {n}"})
             assert sent.status_code == 201, sent.text

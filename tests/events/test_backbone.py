@@ -81,7 +81,7 @@ async def test_committed_event_reaches_nats_and_websocket(
     await nc.subscribe("chat.messages", cb=on_msg)
     async with serving(app) as host:
         user = await _user(app)
-        token = token_for(app, user)
+        token = await token_for(app, user)
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=0)
             response = await _emit(host, token, text="first words")
@@ -108,7 +108,7 @@ async def test_concurrent_writers_never_skip_a_seq(
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     writers, per_writer = 20, 5
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=0)
             # Later writers hold their transactions for less time: they commit first.
@@ -136,7 +136,7 @@ async def test_rolled_back_transaction_publishes_nothing(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=0)
             failed = await _emit(host, token, text="never happened", count=3, fail=True)
@@ -161,7 +161,7 @@ async def test_changes_succeed_while_nats_is_down_and_arrive_once_in_order_after
     app = probe_app(make_settings(tmp_path, db_path, nats_url=server.url))
     try:
         async with serving(app) as host:
-            token = token_for(app, await _user(app))
+            token = await token_for(app, await _user(app))
             async with ws_client(host, token) as ws:
                 await subscribe(ws, ["chat"], since=0)
                 before = await _emit(host, token, text="before")
@@ -203,9 +203,9 @@ async def test_event_from_instance_a_reaches_a_client_of_instance_b(
     app_b = probe_app(make_settings(tmp_path / "b", db_path, nats_url=nats_url))
     async with serving(app_a) as host_a, serving(app_b) as host_b:
         user = await _user(app_a)
-        async with ws_client(host_b, token_for(app_b, user)) as on_b:
+        async with ws_client(host_b, await token_for(app_b, user)) as on_b:
             await subscribe(on_b, ["chat"], since=0)
-            response = await _emit(host_a, token_for(app_a, user), text="from A", count=3)
+            response = await _emit(host_a, await token_for(app_a, user), text="from A", count=3)
             assert response.status_code == 200
             got = [await next_event(on_b) for _ in range(3)]
     assert [e["event_id"] for e in got] == response.json()["event_ids"]
@@ -218,7 +218,7 @@ async def test_a_deleted_stream_consumer_is_recreated_and_nothing_is_missed(
     settings = make_settings(tmp_path, db_path, nats_url=nats_url)
     app = probe_app(settings)
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         recoveries = await _metric(host, "fxdesk_event_consumer_recoveries_total")
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=0)
@@ -248,7 +248,7 @@ async def test_reconnecting_client_gets_exactly_what_it_missed(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat", "tasks"], since=0)
             await _emit(host, token, text="seen", count=3)
@@ -271,7 +271,7 @@ async def test_too_old_or_unknown_since_gets_resync(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url, ws_replay_buffer=100))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         await _emit(host, token, count=105)
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat"], since=0)  # fills the window
@@ -293,7 +293,7 @@ async def test_slow_client_is_disconnected_while_a_reader_keeps_receiving(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url, ws_queue_size=8))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         slow_before = await _metric(host, "fxdesk_ws_slow_disconnects_total")
         async with (
             ws_client(host, token, max_queue=1, receive_buffer=4096) as slow,
@@ -325,7 +325,7 @@ async def test_refused_handshakes_close_with_1008(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         origin = {"foreign_origin": "https://evil.example"}.get(case)
         used = {"no_session": None, "bad_token": token + "x"}.get(case, token)
         async with ws_client(host, used, origin=origin) as ws:
@@ -342,7 +342,7 @@ async def test_invalid_messages_on_nats_are_dropped(
 ) -> None:
     app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
     async with serving(app) as host:
-        token = token_for(app, await _user(app))
+        token = await token_for(app, await _user(app))
         invalid_before = await _metric(host, "fxdesk_events_invalid_total")
         async with ws_client(host, token) as ws:
             await subscribe(ws, ["chat", "tasks"], since=0)

@@ -34,7 +34,7 @@ async def test_live_clients_take_the_wire_and_seed_sockets_do_not(
         async with app.state.database.session() as session:
             user = User(username="wes", username_key=username_key("wes"), password_hash="x")
             session.add(user)
-        token = token_for(app, user)
+        token = await token_for(app, user)
         async with ws_client(host, token) as live, ws_client(host, token, path="/ws/rates"):
             await subscribe(live, ["chat"])
             hub: Hub = app.state.hub

@@ -33,7 +33,7 @@ async def test_metrics_count_requests_by_route_template(
     client: httpx.AsyncClient, make_user: UserFactory, app
 ) -> None:
     user = await make_user(role=Role.admin)
-    sign_in(app, client, user)
+    await sign_in(app, client, user)
     await client.get("/api/v1/auth/me")
     await client.patch("/api/v1/users/424242", json={})
     text = (await client.get("/metrics")).text

@@ -161,14 +161,14 @@ def fake_cbr(app: Any) -> FakeCbr:
 @pytest.fixture
 async def user_client(app: Any, make_client: ClientFactory, make_user: UserFactory) -> Any:
     client = make_client()
-    sign_in(app, client, await make_user(role=Role.user))
+    await sign_in(app, client, await make_user(role=Role.user))
     return client
 
 
 @pytest.fixture
 async def admin_client(app: Any, make_client: ClientFactory, make_user: UserFactory) -> Any:
     client = make_client(headers={"Origin": "https://allowed.example"})
-    sign_in(app, client, await make_user(role=Role.admin))
+    await sign_in(app, client, await make_user(role=Role.admin))
     return client
 
 

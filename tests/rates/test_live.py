@@ -102,15 +102,15 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
             alice = await add_user(app_a, "alice", Role.user)
             api_a = httpx.AsyncClient(
                 base_url=f"http://{host_a}",
-                headers={"Authorization": f"Bearer {token_for(app_a, admin)}"},
+                headers={"Authorization": f"Bearer {await token_for(app_a, admin)}"},
             )
             api_b = httpx.AsyncClient(
                 base_url=f"http://{host_b}",
-                headers={"Authorization": f"Bearer {token_for(app_b, alice)}"},
+                headers={"Authorization": f"Bearer {await token_for(app_b, alice)}"},
             )
             async with (
-                ws_client(host_b, token_for(app_b, alice)) as live,
-                seed_socket(host_a, token_for(app_a, alice)) as seed,
+                ws_client(host_b, await token_for(app_b, alice)) as live,
+                seed_socket(host_a, await token_for(app_a, alice)) as seed,
             ):
                 await subscribe(live, ["rates"])
 

@@ -6,7 +6,6 @@ The database holds the 2026-03-19 and 2026-04-25 tables, so reads reach real dat
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter
 from fxdesk.auth.service import AccountService
 from fxdesk.db import Database
-from fxdesk.users.models import Role, User
-from tests.conftest import make_settings
+from fxdesk.users.models import Role
+from tests.conftest import make_settings, sqlite_session_token
 from tests.rates.conftest import DAILY_0319, DAILY_0425, store_tables
 
 _workdir = Path(tempfile.mkdtemp(prefix="fxdesk-rates-fuzz-"))
@@ -44,12 +43,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(
 
 
 def _admin_bearer() -> dict[str, str]:
-    with sqlite3.connect(_db_path) as conn:
-        row = conn.execute(
-            "SELECT id, token_version, role FROM users WHERE username = 'fuzz-admin'"
-        ).fetchone()
-    admin = User(id=row[0], token_version=row[1], role=Role(row[2]))
-    token, _ = app.state.tokens.issue(admin)
+    token = sqlite_session_token(app, _db_path, "fuzz-admin")
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -399,7 +399,7 @@ async def test_the_fast_path_checks_the_session_like_the_route(
     assert (await user_client.get(LATEST)).status_code == 200
     user = await make_user(role=Role.user)
     client = make_client()
-    sign_in(app, client, user)
+    await sign_in(app, client, user)
     for path in (CONVERT, LATEST):
         assert (await client.get(path)).status_code == 200
         # No session, a forged one: the route answers, with its 401.

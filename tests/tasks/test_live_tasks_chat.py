@@ -47,7 +47,7 @@ async def test_task_created_reaches_socket_seed_chat_and_nats(live_settings) -> 
     await nc.subscribe("tasks.updates", cb=collect)
     async with serving(app) as host:
         alice = await _user(app, "alice")
-        token = token_for(app, alice)
+        token = await token_for(app, alice)
         cookie = {"Cookie": f"session_token={token}"}
         async with (
             ws_client(host, token) as main_ws,
@@ -77,8 +77,10 @@ async def test_seed_general_chat_lines(live_settings) -> None:
     async with serving(app) as host:
         alice, bob = await _user(app, "alice"), await _user(app, "bob")
 
+        tokens = {user.id: await token_for(app, user) for user in (alice, bob)}
+
         def chat(user: User):
-            headers = {"Cookie": f"session_token={token_for(app, user)}"}
+            headers = {"Cookie": f"session_token={tokens[user.id]}"}
             return connect(f"ws://{host}/tasks/general_chat", additional_headers=headers)
 
         async with chat(alice) as a:
@@ -99,8 +101,8 @@ async def test_chat_crosses_sockets_and_survives_a_restart(live_settings) -> Non
     async with serving(app) as host:
         alice, bob = await _user(app, "alice"), await _user(app, "bob")
         async with (
-            ws_client(host, token_for(app, alice)) as a,
-            ws_client(host, token_for(app, bob)) as b,
+            ws_client(host, await token_for(app, alice)) as a,
+            ws_client(host, await token_for(app, bob)) as b,
         ):
             await subscribe(a, ["chat"])
             await subscribe(b, ["chat"])
@@ -113,7 +115,7 @@ async def test_chat_crosses_sockets_and_survives_a_restart(live_settings) -> Non
             while error.get("type") != "error":
                 error = json.loads(await asyncio.wait_for(a.recv(), 10))
             assert "2000" in error["detail"]
-        token = token_for(app, bob)
+        token = await token_for(app, bob)
     again = create_app(live_settings, migrate=False)  # a new process on the same database
     async with (
         serving(again) as host,
@@ -132,8 +134,10 @@ async def test_chat_rate_limit_and_deletion_rights(live_settings) -> None:
         alice, bob = await _user(app, "alice"), await _user(app, "bob")
         mod = await _user(app, "mod", Role.moderator)
 
+        tokens = {user.id: await token_for(app, user) for user in (alice, bob, mod)}
+
         def client(user: User) -> httpx.AsyncClient:
-            headers = {"Authorization": f"Bearer {token_for(app, user)}"}
+            headers = {"Authorization": f"Bearer {tokens[user.id]}"}
             return httpx.AsyncClient(base_url=f"http://{host}", headers=headers)
 
         async with client(alice) as a, client(bob) as b, client(mod) as m:
@@ -159,7 +163,7 @@ async def test_a_dead_socket_never_fails_a_rest_call(live_settings) -> None:
     app = create_app(live_settings, migrate=False)
     async with serving(app) as host:
         alice = await _user(app, "alice")
-        token = token_for(app, alice)
+        token = await token_for(app, alice)
         dead = await connect(
             f"ws://{host}/api/v1/ws", additional_headers={"Cookie": f"session_token={token}"}
         )

@@ -14,7 +14,7 @@ from tests.conftest import ClientFactory, UserFactory, sign_in
 async def _as(make_client: ClientFactory, make_user: UserFactory, app, role: Role = Role.user):
     user = await make_user(role=role)
     client = make_client()
-    sign_in(app, client, user)
+    await sign_in(app, client, user)
     return user, client
 
 

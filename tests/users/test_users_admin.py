@@ -17,7 +17,7 @@ async def test_only_admins_manage_users(
     actor = await make_user(role=role)
     target = await make_user()
     client = make_client()
-    sign_in(app, client, actor)
+    await sign_in(app, client, actor)
     listing = await client.get("/api/v1/users")
     change = await client.patch(f"/api/v1/users/{target.id}", json={"role": "moderator"})
     if allowed:
@@ -29,13 +29,13 @@ async def test_only_admins_manage_users(
     else:
         assert listing.status_code == 403 and change.status_code == 403
         admin = make_client()
-        sign_in(app, admin, await make_user(role=Role.admin))
+        await sign_in(app, admin, await make_user(role=Role.admin))
         users = (await admin.get("/api/v1/users", params={"limit": 200})).json()["items"]
         assert next(u for u in users if u["id"] == target.id)["role"] == "user"
 
 
 async def test_unknown_user_and_bad_payloads(client, make_user: UserFactory, app) -> None:
-    sign_in(app, client, await make_user(role=Role.admin))
+    await sign_in(app, client, await make_user(role=Role.admin))
     assert (await client.patch("/api/v1/users/999999", json={"role": "user"})).status_code == 404
     assert (await client.patch("/api/v1/users/1", json={"role": "emperor"})).status_code == 422
     assert (await client.patch("/api/v1/users/1", json={"extra": 1})).status_code == 422

@@ -114,7 +114,7 @@ class Site:
                 "cookies": [
                     {
                         "name": "session_token",
-                        "value": token_for(self.app, user),
+                        "value": await token_for(self.app, user),
                         "domain": "127.0.0.1",
                         "path": "/",
                         "httpOnly": True,

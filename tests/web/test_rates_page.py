@@ -151,7 +151,7 @@ async def test_refresh_chart_and_converter(
     dealer = await site.user("dana")
     # Something on the board and in the chat, so the full-page shots show every panel at work.
     async with httpx.AsyncClient(
-        base_url=site.url, cookies={"session_token": token_for(app, dealer)}
+        base_url=site.url, cookies={"session_token": await token_for(app, dealer)}
     ) as api:
         for title, priority in (("Book the USD settlement", "urgent"), ("Send the CNY quote", "")):
             body = {"title": title, **({"priority": priority} if priority else {})}
@@ -217,7 +217,7 @@ async def test_refresh_chart_and_converter(
     await expect(boss.locator("#cv-result")).to_contain_text("1234.56 USD")
     await expect(boss.locator("#cv-result")).to_contain_text("CBR table of 25 Apr 2026")
     async with httpx.AsyncClient(
-        base_url=site.url, cookies={"session_token": token_for(app, admin)}
+        base_url=site.url, cookies={"session_token": await token_for(app, admin)}
     ) as api:
         query = {"from": "USD", "to": "EUR", "amount": "1234.56"}
         answer = (await api.get("/api/v1/convert", params=query)).json()

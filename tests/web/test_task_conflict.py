@@ -17,7 +17,7 @@ async def test_stale_edit_history_delete_restore(site: Site, browser: Browser) -
     owner = await site.user("olga")
     moderator = await site.user("max", Role.moderator)
     async with httpx.AsyncClient(
-        base_url=site.url, cookies={"session_token": token_for(site.app, owner)}
+        base_url=site.url, cookies={"session_token": await token_for(site.app, owner)}
     ) as api:
         created = await api.post(
             "/api/v1/tasks",
@@ -128,8 +128,8 @@ async def test_a_save_the_page_never_heard_of_gets_412(site: Site, browser: Brow
     """While the page is cut off, someone saves: its PATCH gets 412 and the conflict shows."""
     owner = await site.user("olga")
     moderator = await site.user("max", Role.moderator)
-    headers = {"Cookie": f"session_token={token_for(site.app, moderator)}"}
-    mine = {"Cookie": f"session_token={token_for(site.app, owner)}"}
+    headers = {"Cookie": f"session_token={await token_for(site.app, moderator)}"}
+    mine = {"Cookie": f"session_token={await token_for(site.app, owner)}"}
     async with httpx.AsyncClient(base_url=site.url, headers=mine) as api:
         created = (await api.post("/api/v1/tasks", json={"title": "Wire the fee"})).json()
     olga = await site.page(browser, "olga", user=owner)

@@ -7,14 +7,21 @@ from datetime import datetime
 from fastapi import Request, Response
 
 from fxdesk.auth.dependencies import COOKIE_NAME
+from fxdesk.auth.sessions import open_session
 from fxdesk.config import Settings
 from fxdesk.users.models import User
 
 
-def start_session(request: Request, response: Response, user: User) -> datetime:
-    """Issue a token for `user`, put it in the cookie, and return when it expires."""
+async def start_session(request: Request, response: Response, user: User) -> datetime:
+    """Open a server-side session for `user`, put its token in the cookie, return its expiry."""
     settings: Settings = request.app.state.settings
-    token, expires_at = request.app.state.tokens.issue(user)
+    token, expires_at = await open_session(
+        request.app.state.database,
+        request.app.state.tokens,
+        user,
+        user_agent=request.headers.get("user-agent", ""),
+        address=client_address(request),
+    )
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -28,7 +35,7 @@ def start_session(request: Request, response: Response, user: User) -> datetime:
     return expiry
 
 
-def end_session(request: Request, response: Response) -> None:
+def clear_cookie(request: Request, response: Response) -> None:
     settings: Settings = request.app.state.settings
     response.delete_cookie(
         COOKIE_NAME, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fxdesk.auth.origins import origin_allowed
+from fxdesk.auth.sessions import Authenticated
 from fxdesk.auth.tokens import TokenCodec
 from fxdesk.config import Settings
 from fxdesk.db import SAFE_METHODS
@@ -39,12 +40,28 @@ def credential_from(authorization: str | None, cookies: dict[str, str]) -> Crede
     return None
 
 
-async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -> User:
-    """The user a token speaks for, as the database knows them now, or NotAuthenticated."""
+async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -> Authenticated:
+    """The live session a token names, with its user as the database knows them now;
+    NotAuthenticated for a bad or expired token, an ended session or an inactive account."""
     claims = codec.decode(token)
-    user = await users.get(claims.user_id)
-    if user is None or not user.is_active or user.token_version != claims.version:
+    user = await users.for_session(claims.session_id)
+    if (
+        user is None
+        or user.id != claims.user_id
+        or not user.is_active
+        or user.token_version != claims.version
+    ):
         raise NotAuthenticated("Invalid or expired session")
+    users.seen(claims.session_id)
+    return Authenticated(user, claims.session_id, claims.expires_at)
+
+
+async def session_alive(users: UserLookup, auth: Authenticated) -> User | None:
+    """`auth`'s user now, or None once its session has ended or its account was deactivated
+    (what a long-lived socket checks before acting for its user)."""
+    user = await users.for_session(auth.session_id)
+    if user is None or not user.is_active or user.token_version != auth.user.token_version:
+        return None
     return user
 
 
@@ -61,14 +78,23 @@ async def get_current_user(request: Request) -> User:
     ):
         security_event("csrf_refused", origin=request.headers.get("origin"), path=request.url.path)
         raise PermissionDenied("Cross-site request refused")
-    user = await authenticate_token(
+    auth = await authenticate_token(
         request.app.state.user_lookup, request.app.state.tokens, credential.token
     )
-    request.state.user = user
-    return user
+    request.state.auth = auth
+    return auth.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_current_session(request: Request, user: CurrentUser) -> Authenticated:
+    """The request's session (after the same checks as CurrentUser)."""
+    auth: Authenticated = request.state.auth
+    return auth
+
+
+CurrentSession = Annotated[Authenticated, Depends(get_current_session)]
 
 
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import ValidationError
 
-from fxdesk.auth.cookies import client_address, end_session, start_session
-from fxdesk.auth.dependencies import CurrentUser
-from fxdesk.auth.schemas import LoginIn, MessageOut, PasswordChangeIn, RegisterIn, SessionOut
+from fxdesk.auth import sessions
+from fxdesk.auth.cookies import clear_cookie, client_address, start_session
+from fxdesk.auth.dependencies import (
+    CurrentSession,
+    CurrentUser,
+    authenticate_token,
+    credential_from,
+)
+from fxdesk.auth.schemas import (
+    LoginIn,
+    MessageOut,
+    PasswordChangeIn,
+    RegisterIn,
+    SessionInfoOut,
+    SessionListOut,
+    SessionOut,
+)
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
-from fxdesk.errors import InvalidInput
+from fxdesk.errors import AppError, InvalidInput
 from fxdesk.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -65,14 +79,27 @@ async def login(request: Request, response: Response) -> Any:
         credentials.password,
         client_address(request),
     )
-    expires_at = start_session(request, response, user)
+    expires_at = await start_session(request, response, user)
     return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)
 
 
 @router.post("/logout", response_model=MessageOut)
-async def logout(request: Request, response: Response) -> Any:
-    """Ends this browser's session by clearing its cookie (safe to call when logged out)."""
-    end_session(request, response)
+async def logout(request: Request, response: Response, session: DbSession) -> Any:
+    """Ends this session on the server (its token stops working everywhere, its sockets close)
+    and clears the cookie; safe to call when logged out."""
+    credential = credential_from(request.headers.get("authorization"), request.cookies)
+    if credential is not None:
+        try:
+            auth = await authenticate_token(
+                request.app.state.user_lookup, request.app.state.tokens, credential.token
+            )
+        except AppError:
+            pass  # already ended or never valid: nothing to end
+        else:
+            await sessions.end_sessions(
+                session, auth.user.id, "logout", only=auth.session_id, actor=auth.user
+            )
+    clear_cookie(request, response)
     return MessageOut(message="Logged out")
 
 
@@ -82,7 +109,7 @@ async def logout_all(
 ) -> Any:
     """Revokes every session of this user, on every device."""
     await accounts(request).revoke_sessions(session, user)
-    end_session(request, response)
+    clear_cookie(request, response)
     return MessageOut(message="Logged out everywhere")
 
 
@@ -92,15 +119,36 @@ async def me(user: CurrentUser) -> Any:
 
 
 @router.post("/password", response_model=SessionOut)
-async def change_password(
-    body: PasswordChangeIn,
-    current: CurrentUser,
-    request: Request,
-    response: Response,
-) -> Any:
-    """Changes the password, ends every other session, and renews this one."""
+async def change_password(body: PasswordChangeIn, current: CurrentSession, request: Request) -> Any:
+    """Changes the password and ends every other session; this one goes on."""
     user = await accounts(request).change_password(
-        request.app.state.database, current, body.current_password, body.new_password
+        request.app.state.database,
+        current.user,
+        current.session_id,
+        body.current_password,
+        body.new_password,
     )
-    expires_at = start_session(request, response, user)
-    return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)
+    return SessionOut(user=UserOut.model_validate(user), expires_at=current.expires_at)
+
+
+@router.get("/sessions", response_model=SessionListOut)
+async def list_sessions(current: CurrentSession, session: DbSession) -> Any:
+    """My live sessions (this one marked `current`), newest first."""
+    rows = await sessions.list_sessions(session, current.user.id)
+    items = []
+    for row in rows:
+        item = SessionInfoOut.model_validate(row)
+        item.current = row.id == current.session_id
+        items.append(item)
+    return SessionListOut(items=items)
+
+
+@router.delete("/sessions/{session_id}", response_model=MessageOut)
+async def end_session(
+    session_id: Annotated[str, Path(min_length=1, max_length=32)],
+    current: CurrentSession,
+    session: DbSession,
+) -> Any:
+    """Ends one of my sessions (404 if it is not mine or already ended)."""
+    await sessions.end_own_session(session, current.user, session_id)
+    return MessageOut(message="Session ended")

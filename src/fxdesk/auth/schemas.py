@@ -37,3 +37,21 @@ class SessionOut(BaseModel):
 
 class MessageOut(BaseModel):
     message: str
+
+
+class SessionInfoOut(BaseModel):
+    """One live session of mine (`last_seen_at` is kept to the minute)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str
+    address: str
+    current: bool = False
+
+
+class SessionListOut(BaseModel):
+    items: list[SessionInfoOut]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter
+from fxdesk.auth.sessions import end_sessions
 from fxdesk.db import Database, utcnow
 from fxdesk.errors import AppError, Conflict, NotAuthenticated, TooManyRequests
 from fxdesk.logging import get_logger, security_event
@@ -86,8 +87,10 @@ class AccountService:
         security_event("login_ok", user_id=user.id, address=address)
         return user
 
-    async def change_password(self, database: Database, user: User, current: str, new: str) -> User:
-        """Verify and hash with no transaction open; returns the user with its new version."""
+    async def change_password(
+        self, database: Database, user: User, session_id: str, current: str, new: str
+    ) -> User:
+        """Verify and hash with no transaction open; ends every session but `session_id`."""
         if not await self.passwords.verify(current, user.password_hash):
             security_event("password_change_refused", user_id=user.id)
             raise WrongPassword()
@@ -97,12 +100,14 @@ class AccountService:
             if stored is None or not stored.is_active:
                 raise NotAuthenticated("Invalid or expired session")
             stored.password_hash = new_hash
-            stored.token_version += 1
+            await end_sessions(session, user.id, "password_changed", keep=session_id, actor=user)
         security_event("password_changed", user_id=user.id)
         return stored
 
     async def revoke_sessions(self, session: AsyncSession, user: User) -> None:
+        """Logout everywhere: every session of the user ends, this one included."""
         await session.execute(
             update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
         )
+        await end_sessions(session, user.id, "logout_all", actor=user)
         security_event("sessions_revoked", user_id=user.id)

@@ -12,15 +12,17 @@ from fxdesk.errors import NotAuthenticated
 from fxdesk.users.models import User
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "ver", "iat", "exp", "aud"]
+REQUIRED_CLAIMS = ["sub", "sid", "ver", "iat", "exp", "aud"]
 # Tokens whose signature and claims were checked, kept so a session's every request does not
 # verify it again (PyJWT takes about 100 µs a token, as much as the rest of a cached read).
 VERIFIED_CACHE_SIZE = 4096
+SESSION_ID_MAX = 32
 
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     user_id: int
+    session_id: str
     version: int
     expires_at: datetime
 
@@ -34,22 +36,22 @@ class TokenCodec:
         # included, so only a token that passed verification can ever be found here.
         self._verified: dict[str, tuple[TokenClaims, float]] = {}
 
-    def issue(self, user: User) -> tuple[str, datetime]:
-        now = datetime.now(UTC)
-        expires_at = now + self.lifetime
+    def issue(self, user: User, session_id: str, expires_at: datetime) -> str:
+        """A token for `user`'s server-side session `session_id` (see auth/sessions.py)."""
         claims = {
             "sub": str(user.id),
+            "sid": session_id,
             "role": user.role.value,
             "ver": user.token_version,
-            "iat": now,
+            "iat": datetime.now(UTC),
             "exp": expires_at,
             "aud": self._audience,
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> TokenClaims:
-        """The claims of a valid token, else NotAuthenticated. Revocation (the token version)
-        is the caller's check against the database, on every request."""
+        """The claims of a valid token, else NotAuthenticated. Revocation (the session row and
+        the token version) is the caller's check against the database, on every request."""
         hit = self._verified.get(token)
         if hit is not None:
             claims, expires = hit
@@ -72,8 +74,13 @@ class TokenCodec:
                 options={"require": REQUIRED_CLAIMS},
             )
             user_id = int(claims["sub"])
+            session_id = str(claims["sid"])
+            if not 0 < len(session_id) <= SESSION_ID_MAX:
+                raise ValueError("bad session id")
             version = int(claims["ver"])
             expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise NotAuthenticated("Invalid or expired session") from exc
-        return TokenClaims(user_id=user_id, version=version, expires_at=expires_at)
+        return TokenClaims(
+            user_id=user_id, session_id=session_id, version=version, expires_at=expires_at
+        )

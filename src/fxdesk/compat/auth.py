@@ -57,5 +57,5 @@ async def seed_login(
     user = await accounts(request).authenticate(
         request.app.state.database, username, password, client_address(request)
     )
-    start_session(request, response, user)
+    await start_session(request, response, user)
     return SeedMessage(message="Logged in successfully")

@@ -147,11 +147,11 @@ def rate_events_only(text: str) -> str | None:
 
 
 async def seed_rates_socket(websocket: WebSocket) -> None:
-    user = await admit(websocket)
-    if user is None:
+    auth = await admit(websocket)
+    if auth is None:
         return
     async with hub_client(
-        websocket, user, "ws-rates", channels=frozenset({Channel.rates}), transform=rate_events_only
+        websocket, auth, "ws-rates", channels=frozenset({Channel.rates}), transform=rate_events_only
     ) as client:
 
         async def ignore(_text: str) -> None:

@@ -16,7 +16,7 @@ from fxdesk.errors import AppError, BadRequest
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import Channel, EventType
 from fxdesk.logging import get_logger
-from fxdesk.realtime.router import admit, hub_client, receive_loop
+from fxdesk.realtime.router import admit, as_user, hub_client, receive_loop
 from fxdesk.tasks import service
 from fxdesk.tasks.schemas import Description, TaskCreate, TaskOut, TaskUpdate, Title
 from fxdesk.users.models import User
@@ -125,19 +125,20 @@ async def _announce(database: Database, user: User, event: EventType) -> None:
 
 
 async def general_chat(websocket: WebSocket) -> None:
-    user = await admit(websocket)
-    if user is None:
+    auth = await admit(websocket)
+    if auth is None:
         return
+    user = auth.user
     database: Database = websocket.app.state.database
     channels = frozenset({Channel.chat, Channel.tasks})
     async with hub_client(
-        websocket, user, "general-chat", channels=channels, transform=seed_line
+        websocket, auth, "general-chat", channels=channels, transform=seed_line
     ) as client:
         await _announce(database, user, EventType.user_joined)
 
         async def on_text(text: str) -> None:
             try:
-                await websocket.app.state.chat_handler(user, text)
+                await websocket.app.state.chat_handler(await as_user(websocket, auth), text)
             except AppError as exc:
                 await websocket.send_text(f"Error: {exc.detail}")
 

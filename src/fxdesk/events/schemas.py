@@ -13,12 +13,18 @@ class Channel(StrEnum):
     rates = "rates"
     tasks = "tasks"
     chat = "chat"
+    # Session ends and access changes: heard by every instance's hub, never sent to a client.
+    access = "access"
+
+
+CLIENT_CHANNELS = frozenset({Channel.rates, Channel.tasks, Channel.chat})
 
 
 SUBJECTS: dict[Channel, str] = {
     Channel.rates: "rates.updates",
     Channel.tasks: "tasks.updates",
     Channel.chat: "chat.messages",
+    Channel.access: "access.changes",
 }
 CHANNEL_OF_SUBJECT = {subject: channel for channel, subject in SUBJECTS.items()}
 
@@ -38,9 +44,13 @@ class EventType(StrEnum):
     chat_deleted = "chat_deleted"
     user_joined = "user_joined"
     user_left = "user_left"
+    session_ended = "session_ended"
+    access_changed = "access_changed"
 
     @property
     def channel(self) -> Channel:
+        if self in (EventType.session_ended, EventType.access_changed):
+            return Channel.access
         if self.value.startswith("rate"):
             return Channel.rates
         if self.value.startswith("task"):

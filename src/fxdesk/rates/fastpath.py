@@ -35,7 +35,8 @@ async def _signed_in(request: Request) -> User | None:
         return None
     state = request.app.state
     try:
-        return await authenticate_token(state.user_lookup, state.tokens, credential.token)
+        auth = await authenticate_token(state.user_lookup, state.tokens, credential.token)
+        return auth.user
     except AppError:
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from fxdesk.tasking import wait_event
 log = get_logger("fxdesk.realtime.hub")
 
 CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `since`
+CLOSE_SESSION_ENDED = 4401  # logged out, ended elsewhere, expired, or the account deactivated
+CLOSE_ACCESS_CHANGED = 4403  # the account's role or state changed: reconnect to get the new one
 SENDER_LINGER = 5.0  # seconds a sender waits for more frames before it ends
 
 
@@ -44,6 +47,9 @@ class Client:
     send: Callable[[str], Awaitable[None]]
     limit: int
     user_id: int | None = None
+    session_id: str | None = None
+    expires_at: float | None = None  # Unix time the session ends: the socket closes then
+    expiry: asyncio.TimerHandle | None = None
     channels: frozenset[Channel] = frozenset()
     pending: deque[str] = field(default_factory=deque)
     replay_left: int = 0
@@ -136,6 +142,7 @@ class Hub:
         self.last_seq = 0
         self.subscribers: dict[Channel, set[Client]] = {channel: set() for channel in Channel}
         self.clients: set[Client] = set()
+        self.by_user: dict[int, set[Client]] = {}
         # Set by the consumer once the stream read at start is through: before that, a
         # `since` could be answered from a window that is still filling.
         self.caught_up = caught_up if caught_up is not None else asyncio.Event()
@@ -148,6 +155,9 @@ class Hub:
         if seq <= self.last_seq:
             return  # already seen: a redelivery can never reach a client twice
         self.last_seq = seq
+        if channel is Channel.access:
+            self._access_event(text)
+            return
         self.window.append((seq, channel, text))
         delivered = 0
         frame = text_frame(text.encode())
@@ -162,6 +172,28 @@ class Hub:
                 client.drop()
         EVENTS_DELIVERED.inc(delivered)
 
+    def _access_event(self, text: str) -> None:
+        """A session ended or an account's access changed: close the sockets it concerns."""
+        event: dict[str, Any] = json.loads(text)
+        clients = list(self.by_user.get(event.get("user_id"), ()))  # type: ignore[arg-type]
+        if event.get("event") == "session_ended":
+            sessions, keep = event.get("sessions"), event.get("keep")
+            for client in clients:
+                if client.session_id == keep or (
+                    sessions is not None and client.session_id not in sessions
+                ):
+                    continue
+                self.end(client, CLOSE_SESSION_ENDED, "session ended")
+        elif event.get("event") == "access_changed":
+            for client in clients:
+                self.end(client, CLOSE_ACCESS_CHANGED, "access changed: reconnect")
+
+    def end(self, client: Client, code: int, reason: str) -> None:
+        """Close one socket with `code` (its reader sends the close frame)."""
+        if client.closing is None:
+            client.closing = (code, reason)
+            client.drop()
+
     async def close_all(self, code: int, reason: str) -> None:
         """Graceful shutdown: every socket of this instance is closed with `code`."""
         clients = list(self.clients)
@@ -175,12 +207,30 @@ class Hub:
 
     def add(self, client: Client) -> None:
         self.clients.add(client)
+        if client.user_id is not None:
+            self.by_user.setdefault(client.user_id, set()).add(client)
+        if client.expires_at is not None:
+            client.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, client.expires_at - time.time()),
+                self.end,
+                client,
+                CLOSE_SESSION_ENDED,
+                "session expired",
+            )
         WS_CONNECTIONS.inc()
 
     def remove(self, client: Client) -> None:
         if client in self.clients:
             self.clients.discard(client)
             WS_CONNECTIONS.dec()
+        if client.expiry is not None:
+            client.expiry.cancel()
+            client.expiry = None
+        mine = self.by_user.get(client.user_id)  # type: ignore[arg-type]
+        if mine is not None:
+            mine.discard(client)
+            if not mine:
+                del self.by_user[client.user_id]  # type: ignore[arg-type]
         for subscribers in self.subscribers.values():
             subscribers.discard(client)
 

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from fxdesk.auth.dependencies import authenticate_token, credential_from
+from fxdesk.auth.dependencies import authenticate_token, credential_from, session_alive
 from fxdesk.auth.origins import origin_allowed
+from fxdesk.auth.sessions import Authenticated
 from fxdesk.config import Settings
-from fxdesk.errors import AppError
+from fxdesk.errors import AppError, NotAuthenticated
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger, security_event
-from fxdesk.realtime.hub import CLOSE_SLOW_CONSUMER, Client, Hub
+from fxdesk.realtime.hub import CLOSE_SESSION_ENDED, CLOSE_SLOW_CONSUMER, Client, Hub
 from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
 from fxdesk.realtime.wire import Wire
 from fxdesk.users.models import User
@@ -27,8 +28,8 @@ CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
 
 
-async def authenticate_websocket(websocket: WebSocket) -> User | None:
-    """The user of a handshake that passes the origin and session checks, else None."""
+async def authenticate_websocket(websocket: WebSocket) -> Authenticated | None:
+    """The session of a handshake that passes the origin and session checks, else None."""
     settings: Settings = websocket.app.state.settings
     if not origin_allowed(websocket.headers, settings.allowed_origins):
         security_event("ws_origin_refused", origin=websocket.headers.get("origin"))
@@ -52,18 +53,27 @@ async def refuse(websocket: WebSocket, reason: str) -> None:
     await websocket.close(code=CLOSE_POLICY, reason=reason)
 
 
-async def admit(websocket: WebSocket) -> User | None:
-    """The handshake's user; a refused handshake is closed (1008) and gives None."""
-    user = await authenticate_websocket(websocket)
-    if user is None:
+async def admit(websocket: WebSocket) -> Authenticated | None:
+    """The handshake's session; a refused handshake is closed (1008) and gives None."""
+    auth = await authenticate_websocket(websocket)
+    if auth is None:
         await refuse(websocket, "origin or session refused")
+    return auth
+
+
+async def as_user(websocket: WebSocket, auth: Authenticated) -> User:
+    """The socket's user as the database knows them now, for an action it asks for (chat);
+    NotAuthenticated once its session has ended, even before the hub has closed it."""
+    user = await session_alive(websocket.app.state.user_lookup, auth)
+    if user is None:
+        raise NotAuthenticated("Session ended")
     return user
 
 
 @asynccontextmanager
 async def hub_client(
     websocket: WebSocket,
-    user: User,
+    auth: Authenticated,
     name: str,
     *,
     channels: frozenset[Channel] | None = None,
@@ -71,16 +81,22 @@ async def hub_client(
 ) -> AsyncIterator[Client]:
     """Accept the socket and serve it from the hub (with its pump) until the block ends."""
     hub: Hub = websocket.app.state.hub
+    user = auth.user
     await websocket.accept()
     client = Client(
         send=websocket.send_text,
         limit=websocket.app.state.settings.ws_queue_size,
         user_id=user.id,
+        session_id=auth.session_id,
+        expires_at=auth.expires_at.timestamp(),
         transform=transform,
         # Frames are rewritten per client by a transform, so only plain clients share them.
         wire=Wire.of(websocket) if transform is None else None,
     )
     hub.add(client)
+    if await session_alive(websocket.app.state.user_lookup, auth) is None:
+        # Ended between the handshake's check and joining the hub: its event may have passed.
+        hub.end(client, CLOSE_SESSION_ENDED, "session ended")
     if channels is not None:
         hub.subscribe(client, channels, since=None)
     log.info("ws_connected", socket=name, user_id=user.id)
@@ -96,11 +112,12 @@ async def hub_client(
 
 
 async def live(websocket: WebSocket) -> None:
-    user = await admit(websocket)
-    if user is None:
+    auth = await admit(websocket)
+    if auth is None:
         return
     hub: Hub = websocket.app.state.hub
-    async with hub_client(websocket, user, "live") as client:
+    user = auth.user
+    async with hub_client(websocket, auth, "live") as client:
         client.control(
             {
                 "type": "hello",
@@ -110,7 +127,7 @@ async def live(websocket: WebSocket) -> None:
         )
 
         async def on_text(text: str) -> None:
-            await _handle(text, websocket, client, hub, user)
+            await _handle(text, websocket, client, hub, auth)
 
         await receive_loop(websocket, client, on_text)
 
@@ -128,7 +145,7 @@ async def receive_loop(
     assert reader is not None
     client.reader = reader
     try:
-        while True:
+        while not client.dropped:
             text = await websocket.receive_text()
             await on_text(text)
     except (WebSocketDisconnect, RuntimeError):
@@ -149,7 +166,9 @@ async def receive_loop(
         )
 
 
-async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, user: User) -> None:
+async def _handle(
+    text: str, websocket: WebSocket, client: Client, hub: Hub, auth: Authenticated
+) -> None:
     try:
         op = client_op.validate_json(text)
     except ValidationError as exc:
@@ -165,7 +184,7 @@ async def _handle(text: str, websocket: WebSocket, client: Client, hub: Hub, use
         client.control({"type": "pong", "seq": hub.last_seq})
     elif isinstance(op, ChatOp):
         try:
-            await websocket.app.state.chat_handler(user, op.text)
+            await websocket.app.state.chat_handler(await as_user(websocket, auth), op.text)
         except AppError as exc:
             client.control({"type": "error", "detail": exc.detail})
 

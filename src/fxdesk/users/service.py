@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fxdesk.auth.sessions import access_changed, end_sessions
 from fxdesk.errors import BadRequest, NotFound
 from fxdesk.logging import security_event
 from fxdesk.users.models import Role, User
@@ -30,13 +31,19 @@ async def update_user(session: AsyncSession, actor: User, user_id: int, change: 
     ):
         # An admin locking themselves out could leave the desk with no admin at all.
         raise BadRequest("Admins cannot demote or deactivate themselves")
+    changed = False
     if change.role is not None and change.role != user.role:
         security_event("role_changed", user_id=user.id, by=actor.id, role=change.role.value)
         user.role = change.role
+        changed = True
     if change.is_active is not None and change.is_active != user.is_active:
         user.is_active = change.is_active
         if not change.is_active:
             user.token_version += 1  # deactivation ends every session at once
+            await end_sessions(session, user.id, "deactivated", actor=actor)
         security_event("active_changed", user_id=user.id, by=actor.id, active=change.is_active)
+        changed = True
     await session.flush()
+    if changed:
+        await access_changed(session, user, actor)
     return user
