@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from playwright.async_api import Browser, Page, expect
 
 from fxdesk.chat.service import post_message
 from fxdesk.realtime.hub import Hub
 from fxdesk.tasks import service as tasks
 from fxdesk.tasks.schemas import TaskCreate
-from fxdesk.users.models import User
+from fxdesk.users.models import Role, User
+from tests.live import token_for
 from tests.web.conftest import Gate, SentFrames, Site, drop_sockets, element_shot
 from tests.web.test_live_board import task_card
 
@@ -95,4 +97,43 @@ async def test_page_catches_up_after_the_server_drops_it(site: Site, browser: Br
     reloaded = [url for url in frames.reads[reads_before:] if "/api/v1/tasks" in url]
     assert reloaded, "resync reloads the board with REST"
     await expect(page.locator("#task-list li.task")).to_have_count(3)
+    assert not site.console, site.console
+
+
+async def test_page_leaves_when_its_session_ends_elsewhere(site: Site, browser: Browser) -> None:
+    """Logout-everywhere from another device closes the page's socket (4401): the page goes
+    back to the login form at once, with the reason, instead of reconnecting."""
+    user = await site.user("lena")
+    page = await site.page(browser, "lena", user=user)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    async with httpx.AsyncClient(base_url=site.url) as other:
+        token = await token_for(site.app, user)
+        response = await other.post(
+            "/api/v1/auth/logout-all", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200
+    await expect(page.locator("#auth-view")).to_be_visible(timeout=3000)
+    await expect(page.locator("#auth-notice")).to_have_text(
+        "Your session has ended. Please log in again."
+    )
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    assert not site.console, site.console
+
+
+async def test_page_takes_a_new_role_without_a_reload(site: Site, browser: Browser) -> None:
+    """A role change closes the socket with 4403: the page asks who it is now and goes on."""
+    user = await site.user("mona")
+    admin = await site.user("boss", Role.admin)
+    page = await site.page(browser, "mona", user=user)
+    await expect(page.locator("#whoami")).to_have_text("mona · user")
+    async with httpx.AsyncClient(base_url=site.url) as other:
+        token = await token_for(site.app, admin)
+        response = await other.patch(
+            f"/api/v1/users/{user.id}",
+            json={"role": "moderator"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
+    await expect(page.locator("#whoami")).to_have_text("mona · moderator", timeout=3000)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     assert not site.console, site.console

@@ -45,6 +45,7 @@ class App {
       onReload: () => this.reloadAll(),
       onStatus: (state, detail, seq) => this.showStatus(state, detail, seq),
       onRefused: () => this.sessionEnded(),
+      onAccessChanged: () => this.accessChanged(),
       onError: (detail) => {
         $("chat-error").textContent = detail;
       },
@@ -128,6 +129,15 @@ class App {
 
   sessionEnded() {
     if (this.user) this.leave("Your session has ended. Please log in again.");
+  }
+
+  /** An admin changed this account: start again with what the server says it may do now. */
+  async accessChanged() {
+    try {
+      this.enter(await api("/auth/me"));
+    } catch {
+      this.sessionEnded();
+    }
   }
 
   async reloadAll() {

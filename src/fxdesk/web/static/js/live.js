@@ -7,17 +7,20 @@ const SILENT_LIMIT_MS = 50000;
 const RETRY_MIN_MS = 400;
 const RETRY_MAX_MS = 15000;
 const CLOSE_POLICY = 1008;
+const CLOSE_SESSION_ENDED = 4401; // logged out (here or elsewhere), expired, or deactivated
+const CLOSE_ACCESS_CHANGED = 4403; // the account's role changed: reload it, then reconnect
 
 export class LiveSocket {
   /**
    * onEvent(envelope): every event, once, in order.
    * onReload(): the page must (re)load its data with REST (first connect, or after `resync`).
    * onStatus(state, detail): "connecting" | "live" | "reconnecting" | "offline".
-   * onRefused(): the server refused the session (close 1008).
+   * onRefused(): the server refused or ended the session (close 1008 or 4401).
+   * onAccessChanged(): the account's role or state changed (close 4403).
    * onError(detail): an error answer on the socket.
    */
-  constructor({ onEvent, onReload, onStatus, onRefused, onError }) {
-    Object.assign(this, { onEvent, onReload, onStatus, onRefused, onError });
+  constructor({ onEvent, onReload, onStatus, onRefused, onAccessChanged, onError }) {
+    Object.assign(this, { onEvent, onReload, onStatus, onRefused, onAccessChanged, onError });
     this.lastSeq = null;
     this.ws = null;
     this.running = false;
@@ -145,10 +148,16 @@ export class LiveSocket {
     clearInterval(this.pingTimer);
     this.ws = null;
     if (!this.running) return;
-    if (event.code === CLOSE_POLICY) {
+    if (event.code === CLOSE_POLICY || event.code === CLOSE_SESSION_ENDED) {
       this.running = false;
       this.setState("offline");
       this.onRefused();
+      return;
+    }
+    if (event.code === CLOSE_ACCESS_CHANGED) {
+      this.running = false;
+      this.setState("offline");
+      this.onAccessChanged();
       return;
     }
     const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.attempt);
