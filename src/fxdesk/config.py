@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     chat_messages_per_window: int = Field(default=10, ge=1)
     chat_window_seconds: float = Field(default=10.0, gt=0)
     ws_queue_size: int = Field(default=512, ge=8)
+    # A socket is cut (1013) when its live backlog passes either limit: frames or bytes (what
+    # waits in fxdesk plus what its transport holds; the kernel buffer is pinned small).
+    ws_queue_bytes: int = Field(default=1_048_576, ge=65_536)
     ws_replay_buffer: int = Field(default=100_000, ge=100)
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     relay_sweep_seconds: float = Field(default=1.0, gt=0)

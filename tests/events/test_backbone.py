@@ -356,3 +356,54 @@ async def test_invalid_messages_on_nats_are_dropped(
             assert event["event_id"] == response.json()["event_ids"][0]
             assert event["text"] == "valid"
         assert await _metric(host, "fxdesk_events_invalid_total") - invalid_before == 2
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ws", "/tasks/general_chat", "/ws/rates"])
+@pytest.mark.parametrize(("frame", "code"), [("binary", 1003), ("bad_utf8", 1007)])
+async def test_binary_or_malformed_frames_get_a_clean_close(
+    path: str, frame: str, code: int, tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
+    async with serving(app) as host:
+        token = await token_for(app, await _user(app))
+        async with ws_client(host, token, path=path) as ws:
+            if frame == "binary":
+                await ws.send(b"\x00\x01 not text")
+            else:
+                await ws.send(b'{"op": "ping", "x": "\xff\xfe"}', text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+        # the server goes on serving everyone else
+        async with ws_client(host, token) as other:
+            assert (await next_json(other))["type"] == "hello"
+
+
+async def test_a_client_that_stops_reading_is_cut_by_bytes_and_told_why(
+    tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    """Few frames but many bytes: the kernel must not hide the backlog (it would absorb
+    megabytes on loopback), and the 1013 close frame reaches the client once it reads again."""
+    settings = make_settings(tmp_path, db_path, nats_url=nats_url, ws_queue_bytes=65_536)
+    app = probe_app(settings)
+    async with serving(app) as host:
+        token = await token_for(app, await _user(app))
+        async with (
+            ws_client(host, token, max_queue=1) as stalled,  # default kernel buffers
+            ws_client(host, token) as reader,
+        ):
+            await subscribe(stalled, ["chat"])
+            await subscribe(reader, ["chat"])
+            text = secrets.token_urlsafe(1500)  # ~2 KB a frame: far below the frame limit
+            received = 0
+            for _ in range(10):
+                assert (await _emit(host, token, text=text, count=60)).status_code == 200
+                while received < (_ + 1) * 60:
+                    await next_event(reader)
+                    received += 1
+            assert received == 600  # about 1.2 MB, fewer frames than ws_queue_size (512)...
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:  # ...yet the stalled client was cut, and learns why as it reads
+                    await asyncio.wait_for(stalled.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013

@@ -45,14 +45,17 @@ class Client:
     """
 
     send: Callable[[str], Awaitable[None]]
-    limit: int
+    limit: int  # live frames that may wait for this client
+    byte_limit: int = 1 << 20  # and bytes, counting what its transport still holds
+    live_bytes: int = 0  # bytes of the live events in `pending`
+    live_count: int = 0  # how many of `pending` are live events (the rest: replay, protocol)
     user_id: int | None = None
     session_id: str | None = None
     expires_at: float | None = None  # Unix time the session ends: the socket closes then
     expiry: asyncio.TimerHandle | None = None
     channels: frozenset[Channel] = frozenset()
-    pending: deque[str] = field(default_factory=deque)
-    replay_left: int = 0
+    # (text, is a live event): only live events count against the limits
+    pending: deque[tuple[str, bool]] = field(default_factory=deque)
     slow: bool = False
     closing: tuple[int, str] | None = None
     sender: asyncio.Task[None] | None = None
@@ -72,16 +75,20 @@ class Client:
         if wire is not None and idle and wire.ready:
             wire.write(frame)
             return True
-        if len(self.pending) - self.replay_left >= self.limit:
+        if self.live_count >= self.limit or (
+            self.live_bytes + len(text) + (wire.buffered if wire is not None else 0)
+            > self.byte_limit
+        ):
             return False
-        self.pending.append(text)
+        self.pending.append((text, True))
+        self.live_count += 1
+        self.live_bytes += len(text)
         self.nudge()
         return True
 
     def control(self, message: dict[str, Any]) -> None:
         """Queue a protocol message (hello, pong, resync); never counted against the limit."""
-        self.pending.append(json.dumps(message, separators=(",", ":")))
-        self.replay_left += 1
+        self.pending.append((json.dumps(message, separators=(",", ":")), False))
         self.nudge()
 
     def nudge(self) -> None:
@@ -108,9 +115,11 @@ class Client:
         loop = asyncio.get_running_loop()
         while True:
             while self.pending:
-                text: str | None = self.pending.popleft()
-                if self.replay_left:
-                    self.replay_left -= 1
+                item, live = self.pending.popleft()
+                if live:
+                    self.live_count -= 1
+                    self.live_bytes -= len(item)
+                text: str | None = item
                 if self.transform is not None:
                     text = self.transform(text)  # type: ignore[arg-type]
                 if text is not None:
@@ -120,6 +129,7 @@ class Client:
                         raise
                     except Exception:  # the socket is gone: the reader ends the connection
                         self.pending.clear()
+                        self.live_count = self.live_bytes = 0
                         return
             if self.wire is not None:
                 return
@@ -259,8 +269,7 @@ class Hub:
         start = bisect.bisect_right(self.window, since, key=lambda item: item[0])
         replay = [text for seq, ch, text in list(self.window)[start:] if ch in channels]
         client.control({"type": "subscribed", "channels": sorted(channels), "seq": since})
-        client.pending.extend(replay)
-        client.replay_left += len(replay)
+        client.pending.extend((text, False) for text in replay)
         client.nudge()
         WS_REPLAYS.inc(len(replay))
 

@@ -26,6 +26,8 @@ log = get_logger("fxdesk.realtime")
 
 CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED_DATA = 1003  # a binary frame: this protocol speaks JSON text only
+KERNEL_SEND_BUFFER = 65_536
 
 
 async def authenticate_websocket(websocket: WebSocket) -> Authenticated | None:
@@ -83,15 +85,20 @@ async def hub_client(
     hub: Hub = websocket.app.state.hub
     user = auth.user
     await websocket.accept()
+    settings: Settings = websocket.app.state.settings
+    wire = Wire.of(websocket)
+    if wire is not None:
+        wire.bound_kernel_buffer(KERNEL_SEND_BUFFER)
     client = Client(
         send=websocket.send_text,
-        limit=websocket.app.state.settings.ws_queue_size,
+        limit=settings.ws_queue_size,
+        byte_limit=settings.ws_queue_bytes,
         user_id=user.id,
         session_id=auth.session_id,
         expires_at=auth.expires_at.timestamp(),
         transform=transform,
         # Frames are rewritten per client by a transform, so only plain clients share them.
-        wire=Wire.of(websocket) if transform is None else None,
+        wire=wire if transform is None else None,
     )
     hub.add(client)
     if await session_alive(websocket.app.state.user_lookup, auth) is None:
@@ -146,7 +153,16 @@ async def receive_loop(
     client.reader = reader
     try:
         while not client.dropped:
-            text = await websocket.receive_text()
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                log.info("ws_binary_frame_refused", user_id=client.user_id)
+                client.closing = (CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
+                if client.sender is not None:
+                    client.sender.cancel()
+                break
             await on_text(text)
     except (WebSocketDisconnect, RuntimeError):
         return

@@ -13,6 +13,8 @@ the client is served through ASGI alone; tests assert that the served app takes 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import struct
 from typing import Any
 
@@ -62,6 +64,22 @@ class Wire:
             and not protocol.disconnected
             and not protocol.transport.is_closing()
         )
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written to the transport that the kernel has not taken yet."""
+        return int(self._protocol.transport.get_write_buffer_size())
+
+    def bound_kernel_buffer(self, size: int) -> None:
+        """Pin the socket's kernel send buffer to `size` bytes.
+
+        Left to autotuning it grows to megabytes on loopback, and a client that stopped reading
+        would hide that much backlog in the kernel, where no queue limit can see it.
+        """
+        sock = self._protocol.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
     def write(self, frame: bytes) -> None:
         self._protocol.transport.write(frame)
