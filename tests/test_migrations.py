@@ -27,7 +27,7 @@ async def test_instances_migrating_together_all_succeed(
         async with databases[0].engine.connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
             counter = await conn.scalar(text("SELECT value FROM counters WHERE name='event_seq'"))
-        assert [v[0] for v in versions] == ["0006"]
+        assert [v[0] for v in versions] == ["0007"]
         assert counter == 0
     finally:
         for database in databases:
