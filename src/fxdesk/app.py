@@ -29,6 +29,7 @@ from fxdesk.events.broker import Broker
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.events.relay import OutboxRelay
 from fxdesk.logging import configure_logging, get_logger
+from fxdesk.ops.limits import BodyLimitMiddleware
 from fxdesk.ops.middleware import RequestContextMiddleware
 from fxdesk.ops.router import router as ops_router
 from fxdesk.rates.fastpath import FAST_READS
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_web(app)  # GET / (the page) and /static
 
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # The WebSocket endpoints are dispatched by path in the outer middleware rather than through
     # the router: a socket lives for hours, and every framework layer it passes stays suspended
     # on its stack for that long (about 12 KB of an idle connection's 38 KB before this).

@@ -14,7 +14,11 @@ from rich.markup import escape
 from fxdesk.config import ConfigError, Settings
 from fxdesk.users.models import Role
 
-app = typer.Typer(help="fxdesk: live CBR exchange rates, a shared task board and chat.")
+# A crash prints its traceback without locals: they would include settings and their secret.
+app = typer.Typer(
+    help="fxdesk: live CBR exchange rates, a shared task board and chat.",
+    pretty_exceptions_show_locals=False,
+)
 user_app = typer.Typer(help="Manage user accounts.")
 app.add_typer(user_app, name="user")
 rates_app = typer.Typer(help="Fetch and backfill the CBR rate tables.")

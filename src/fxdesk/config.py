@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     ws_replay_buffer: int = Field(default=100_000, ge=100)
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     relay_sweep_seconds: float = Field(default=1.0, gt=0)
+    # A larger request body gets 413 before it is read (WebSocket frames: ws_max_size).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -99,7 +99,13 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=not self.is_sqlite
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=not self.is_sqlite,
+            # A failed statement's message must not carry its parameters (hashes, tokens) into
+            # a log line.
+            hide_parameters=True,
         )
         if self.is_sqlite:
             _tune_sqlite(self.engine)

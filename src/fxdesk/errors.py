@@ -108,9 +108,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
+def unexpected_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log an unhandled error once (a bounded traceback, no locals, no headers or body) and
+    answer the plain 500."""
+    log.error("unhandled_error", method=method, path=path, exc_info=exc)
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Only reached for errors in the outer middleware: RequestContextMiddleware answers the rest
+    # itself, so that Starlette does not re-raise them to the server for a second traceback.
+    return unexpected_error(request.method, request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

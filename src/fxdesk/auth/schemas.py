@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fxdesk.fields import Line
 from fxdesk.users.schemas import Password, Username, UserOut
 
 
@@ -17,7 +18,7 @@ class RegisterIn(BaseModel):
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: Line = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from fxdesk.auth.sessions import end_sessions
 from fxdesk.db import Database, utcnow
 from fxdesk.errors import AppError, Conflict, NotAuthenticated, TooManyRequests
 from fxdesk.logging import get_logger, security_event
+from fxdesk.users.confusables import username_skeleton
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
 
@@ -40,13 +41,22 @@ class AccountService:
         self, database: Database, username: str, password: str, role: Role = Role.user
     ) -> User:
         key = username_key(username)
+        skeleton = username_skeleton(username)
         # Hash before opening the write transaction: SQLite has one write lock, and nobody
         # should queue behind Argon2.
         password_hash = await self.passwords.hash(password)
         async with database.session() as session:
-            if await session.scalar(select(User.id).where(User.username_key == key)):
+            # A look-alike of an existing name (a Cyrillic a in admin) is that name taken.
+            taken = or_(User.username_key == key, User.username_skeleton == skeleton)
+            if await session.scalar(select(User.id).where(taken)):
                 raise UsernameTaken()
-            user = User(username=username, username_key=key, password_hash=password_hash, role=role)
+            user = User(
+                username=username,
+                username_key=key,
+                username_skeleton=skeleton,
+                password_hash=password_hash,
+                role=role,
+            )
             session.add(user)
             try:
                 async with session.begin_nested():

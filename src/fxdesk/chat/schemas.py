@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fxdesk.fields import MultilineText
 from fxdesk.users.schemas import UserPublic
 
 MAX_MESSAGE = 2000
@@ -14,7 +15,7 @@ MAX_MESSAGE = 2000
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE)
+    text: MultilineText = Field(min_length=1, max_length=MAX_MESSAGE)
 
 
 class MessageOut(BaseModel):

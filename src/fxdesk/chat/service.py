@@ -12,6 +12,7 @@ from fxdesk.db import utcnow
 from fxdesk.errors import InvalidInput, NotFound, PermissionDenied, TooManyRequests
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
+from fxdesk.fields import check_text
 from fxdesk.users.models import Role, User
 
 
@@ -26,7 +27,11 @@ def message_out(message: ChatMessage) -> MessageOut:
 async def post_message(
     session: AsyncSession, author: User, text: str, limiter: SlidingWindowCounter
 ) -> MessageOut:
-    text = text.strip()
+    """Every way in (REST, both sockets) arrives here, so the text is checked here too."""
+    try:
+        text = check_text(text, multiline=True).strip()
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     if not text or len(text) > MAX_MESSAGE:
         raise InvalidInput(f"A message has 1 to {MAX_MESSAGE} characters")
     key = str(author.id)

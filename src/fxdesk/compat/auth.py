@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fxdesk.auth.cookies import client_address, start_session
 from fxdesk.auth.router import accounts
 from fxdesk.errors import InvalidInput
+from fxdesk.fields import Line
 from fxdesk.users.schemas import PASSWORD_MAX, PASSWORD_MIN, normalize_username
 
 router = APIRouter(prefix="/auth", tags=["seed"])
@@ -49,7 +50,7 @@ async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
 
 @router.post("/login", response_model=SeedMessage)
 async def seed_login(
-    username: Annotated[str, Form(max_length=64)],
+    username: Annotated[Line, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     request: Request,
     response: Response,

@@ -117,8 +117,10 @@ async def seed_create(body: ManualRateIn, admin: AdminUser, session: DbSession) 
 
 @rates_router.patch("/update", response_model=SeedRateRow)
 async def seed_update(
-    rate_id: RateId, body: ManualRatePatch, admin: AdminUser, session: DbSession
+    rate_id: RateId, admin: AdminUser, session: DbSession, body: ManualRatePatch | None = None
 ) -> Any:
+    """No body, `null` or `{}` gets the seed's 400, as for /tasks/update_task."""
+    body = body or ManualRatePatch()
     row = await service.update_manual(session, admin, rate_id, body.name, body.value)
     return service.manual_payload(row)
 

@@ -82,9 +82,10 @@ async def delete_task(task_id: SeedId, user: CurrentUser, session: DbSession) ->
 
 @router.put("/update_task", response_model=SeedTask)
 async def update_task(
-    task_id: SeedId, body: SeedTaskUpdate, user: CurrentUser, session: DbSession
+    task_id: SeedId, user: CurrentUser, session: DbSession, body: SeedTaskUpdate | None = None
 ) -> Any:
-    changes = body.model_dump(exclude_none=True)
+    """No body at all (as the seed's own client sends it), `null` or `{}`: the seed's 400."""
+    changes = body.model_dump(exclude_none=True) if body is not None else {}
     if not changes:
         raise BadRequest("You must provide at least one parameter")
     # The seed had no versions: its clients edit last-writer-wins, as they always did.

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fxdesk.errors import unexpected_error
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -80,10 +81,12 @@ class RequestContextMiddleware:
 
         started = time.perf_counter()
         status = 500
+        responding = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
+                responding = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
@@ -100,6 +103,12 @@ class RequestContextMiddleware:
             else:
                 answered = True
                 await response(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Answered here, not re-raised: Starlette's outer error middleware would hand it on
+            # to the server, which logs the whole traceback a second time.
+            error = unexpected_error(scope["method"], scope["path"], exc)
+            if not responding:
+                await error(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             route_path = scope["path"] if answered else route_template(scope)

@@ -15,6 +15,7 @@ from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.db import DbSession, utcnow
 from fxdesk.errors import InvalidInput, NotFound
 from fxdesk.events.models import Lease
+from fxdesk.fields import CalendarDate
 from fxdesk.rates import service
 from fxdesk.rates.cache import encode, series_points, table_payload
 from fxdesk.rates.conversion import BASE_CODE
@@ -110,8 +111,8 @@ async def series(
     rates: Rates,
     session: DbSession,
     codes: Annotated[str, Query(min_length=3, max_length=400, examples=["USD,EUR"])],
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: CalendarDate | None = None,
+    end: CalendarDate | None = None,
     base: Base = BASE_CODE,
 ) -> Response:
     """Each code's rate on every table date between `start` and `end` (at most 366 days)."""
@@ -218,7 +219,7 @@ async def delete_manual(rate_id: ManualId, admin: AdminUser, session: DbSession)
 @router.get("/rates/{date}", response_model=AsOfOut)
 async def as_of(
     request: Request,
-    date: dt.date,
+    date: CalendarDate,
     user: CurrentUser,
     rates: Rates,
     base: Base = BASE_CODE,

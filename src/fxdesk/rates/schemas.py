@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from fxdesk.errors import InvalidInput
+from fxdesk.fields import CalendarDate, Line
 from fxdesk.rates.conversion import parse_amount
 
 
@@ -29,7 +30,7 @@ CurrencyCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$"),
 ]
-RateName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+RateName = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
 class ManualRateIn(BaseModel):
@@ -126,7 +127,7 @@ class ConvertQuery(BaseModel):
     source: str = Field(alias="from", max_length=16, examples=["USD"])
     to: str = Field(max_length=16, examples=["EUR"])
     amount: str = Field(max_length=64, examples=["100"])
-    date: dt.date | None = None
+    date: CalendarDate | None = None
     provider: Literal["cbr", "apilayer"] = "cbr"
 
 

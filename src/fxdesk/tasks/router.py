@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.db import DbSession
 from fxdesk.errors import InvalidInput
+from fxdesk.fields import Line, Timestamp
 from fxdesk.tasks import service
 from fxdesk.tasks.models import TaskStatus
 from fxdesk.tasks.schemas import HistoryEntry, TaskCreate, TaskOut, TaskPage, TaskSort, TaskUpdate
@@ -50,14 +50,14 @@ async def list_tasks(
     status: TaskStatus | None = None,
     created_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     finished_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    updated_since: datetime | None = None,
+    q: Annotated[Line | None, Query(max_length=200)] = None,
+    updated_since: Annotated[
+        Timestamp | None, Query(description="An aware time, e.g. 2026-01-31T10:00:00Z")
+    ] = None,
     sort: TaskSort = TaskSort.created_at_desc,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise InvalidInput("updated_since needs a time zone, e.g. 2026-01-31T10:00:00Z")
     filters = service.TaskFilters(status, created_by, finished_by, q or None, updated_since)
     items, total = await service.list_tasks(session, filters, sort, limit, offset)
     return TaskPage(items=items, total=total, limit=limit, offset=offset)

@@ -8,19 +8,20 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from fxdesk.fields import MultilineText, Timestamp, check_text
 from fxdesk.tasks.models import Priority, TaskStatus
 from fxdesk.users.schemas import UserPublic
 
 
 def _clean_title(value: str) -> str:
-    value = " ".join(value.split())
+    value = " ".join(check_text(value).split())
     if not value:
         raise ValueError("Title must not be blank")
     return value
 
 
 Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_title)]
-Description = Annotated[str, Field(max_length=10_000)]
+Description = Annotated[MultilineText, Field(max_length=10_000)]
 
 
 class TaskCreate(BaseModel):
@@ -30,7 +31,7 @@ class TaskCreate(BaseModel):
     description: Description = ""
     priority: Priority = Priority.normal
     assignee_id: int | None = Field(default=None, ge=1, le=2**62)
-    due_at: datetime | None = None
+    due_at: Timestamp | None = None
 
 
 class TaskUpdate(BaseModel):
@@ -42,7 +43,7 @@ class TaskUpdate(BaseModel):
     description: Description | None = None
     priority: Priority | None = None
     assignee_id: int | None = Field(default=None, ge=1, le=2**62)
-    due_at: datetime | None = None
+    due_at: Timestamp | None = None
     version: int | None = Field(default=None, ge=1, le=2**62)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from fxdesk.fields import check_text
 from fxdesk.users.models import Role
 
 USERNAME_PATTERN = re.compile(r"^[\w.\-]{3,32}$")
@@ -16,7 +17,7 @@ PASSWORD_MIN, PASSWORD_MAX = 8, 64
 
 
 def normalize_username(value: str) -> str:
-    value = unicodedata.normalize("NFKC", value.strip())
+    value = unicodedata.normalize("NFKC", check_text(value).strip())
     if not USERNAME_PATTERN.fullmatch(value):
         raise ValueError("Username must be 3-32 letters, digits, '_', '.' or '-'")
     return value
