@@ -150,7 +150,9 @@ async def test_soft_delete_hides_and_restore_brings_back(
     assert (await client.delete(f"/api/v1/tasks/{task['id']}")).status_code == 200
     listing = (await client.get("/api/v1/tasks")).json()
     assert [t["title"] for t in listing["items"]] == ["Keeper"] and listing["total"] == 1
-    assert (await client.get(f"/api/v1/tasks/{task['id']}")).status_code == 404
+    # staff (who may restore it) still open it; it says it is deleted
+    gone = await client.get(f"/api/v1/tasks/{task['id']}")
+    assert gone.status_code == 200 and gone.json()["deleted_at"] is not None
     restored = await client.post(f"/api/v1/tasks/{task['id']}/restore")
     assert restored.status_code == 200 and restored.json()["deleted_at"] is None
     listing = (await client.get("/api/v1/tasks")).json()
@@ -279,3 +281,28 @@ async def test_seed_update_of_someone_elses_task_is_refused(
     task = (await owner.post("/tasks/create_task", json={"title": "Mine only"})).json()
     refused = await other.put(f"/tasks/update_task?id={task['id']}", json={"title": "Hijack"})
     assert refused.status_code == 403 and refused.json() == {"detail": "Permission denied"}
+
+
+@pytest.mark.parametrize("role", [Role.user, Role.moderator, Role.admin])
+async def test_a_deleted_task_is_hidden_the_same_way_on_every_route(
+    role: Role, make_client: ClientFactory, make_user: UserFactory, app
+) -> None:
+    """Whoever may not see a deleted task may not see it through its history either."""
+    _owner, owner_client = await _as(make_client, make_user, app)
+    _mod, mod_client = await _as(make_client, make_user, app, Role.moderator)
+    _reader, client = await _as(make_client, make_user, app, role)
+    task = await _create(owner_client, f"soon deleted, seen by {role}")
+    assert (await mod_client.delete(f"/api/v1/tasks/{task['id']}")).status_code == 200
+
+    one = await client.get(f"/api/v1/tasks/{task['id']}")
+    history = await client.get(f"/api/v1/tasks/{task['id']}/history")
+    listed = (await client.get("/api/v1/tasks")).json()["items"]
+    assert task["id"] not in [item["id"] for item in listed]
+    if role == Role.user:
+        assert (one.status_code, history.status_code) == (404, 404)
+        assert one.json() == history.json() == {"detail": "Such Task does not exist"}
+        # the task's own creator included
+        assert (await owner_client.get(f"/api/v1/tasks/{task['id']}/history")).status_code == 404
+    else:
+        assert one.status_code == 200 and one.json()["deleted_at"] is not None
+        assert [entry["action"] for entry in history.json()] == ["created", "deleted"]

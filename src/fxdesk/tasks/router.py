@@ -70,7 +70,7 @@ async def create_task(body: TaskCreate, user: CurrentUser, session: DbSession) -
 
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
-    return _with_etag(await service.get_task(session, task_id))
+    return _with_etag(await service.get_task(session, user, task_id))
 
 
 @router.patch(
@@ -120,7 +120,7 @@ async def reopen_task(task_id: TaskId, user: CurrentUser, session: DbSession) ->
 
 @router.get("/{task_id}/history", response_model=list[HistoryEntry])
 async def task_history(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
-    rows = await service.history(session, task_id)
+    rows = await service.history(session, user, task_id)
     return [
         HistoryEntry(
             id=row.id,

@@ -279,8 +279,14 @@ async def restore_task(session: AsyncSession, actor: User, task_id: int) -> Task
     return await _record(session, task, actor, "restored", EventType.task_restored)
 
 
-async def get_task(session: AsyncSession, task_id: int) -> TaskOut:
-    return task_out(await _load(session, task_id))
+def sees_deleted(actor: User) -> bool:
+    """Deleted tasks are the staff's (who may restore them): to anyone else they do not exist,
+    by any route (the task, its history)."""
+    return actor.role in STAFF
+
+
+async def get_task(session: AsyncSession, actor: User, task_id: int) -> TaskOut:
+    return task_out(await _load(session, task_id, deleted_ok=sees_deleted(actor)))
 
 
 _SORT_COLUMNS = {
@@ -331,8 +337,8 @@ async def list_tasks(
     return [task_out(task) for task in rows.unique()], total
 
 
-async def history(session: AsyncSession, task_id: int) -> list[TaskHistory]:
-    await _load(session, task_id, deleted_ok=True)
+async def history(session: AsyncSession, actor: User, task_id: int) -> list[TaskHistory]:
+    await _load(session, task_id, deleted_ok=sees_deleted(actor))
     rows = await session.scalars(
         select(TaskHistory).where(TaskHistory.task_id == task_id).order_by(TaskHistory.id)
     )

@@ -1,7 +1,7 @@
 """usernames unique by their confusable skeleton; username_key wide enough for case folding
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07 08:00:00.000000
 
 `username_skeleton` is the UTS #39 skeleton of the NFKC, case-folded name (see
@@ -20,8 +20,8 @@ from alembic import op
 
 from fxdesk.users.confusables import username_skeleton
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
