@@ -38,7 +38,7 @@ async def _signed_in(
 ) -> tuple[User, httpx.AsyncClient]:
     user = await make_user(role=role)
     client = make_client()
-    sign_in(app, client, user)
+    await sign_in(app, client, user)
     return user, client
 
 

@@ -29,7 +29,7 @@ MALFORMED = {
 
 async def _admin(app: object, make_client: ClientFactory, make_user: UserFactory):
     client = make_client()
-    sign_in(app, client, await make_user(role=Role.admin))
+    await sign_in(app, client, await make_user(role=Role.admin))
     return client
 
 

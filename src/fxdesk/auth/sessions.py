@@ -45,8 +45,8 @@ async def open_session(
     database: Database, codec: TokenCodec, user: User, *, user_agent: str, address: str
 ) -> tuple[str, datetime]:
     """Create a session for `user` and return its token and expiry."""
-    now = utcnow().replace(microsecond=0)  # the token's `exp` has whole seconds
-    expires_at = now + codec.lifetime
+    now = utcnow()
+    expires_at = (now + codec.lifetime).replace(microsecond=0)  # `exp` has whole seconds
     session_id = secrets.token_hex(16)
     async with database.session() as session:
         await session.execute(
