@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from fxdesk.auth.cookies import client_address, end_session, start_session
-from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.auth.dependencies import CurrentUser, SameOrigin
 from fxdesk.auth.schemas import LoginIn, MessageOut, PasswordChangeIn, RegisterIn, SessionOut
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
@@ -49,14 +49,21 @@ async def read_login(request: Request) -> LoginIn:
         raise InvalidInput("Body must be JSON or a form with username and password") from exc
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    dependencies=[SameOrigin],
+)
 async def register(body: RegisterIn, request: Request) -> Any:
     return await accounts(request).register(
         request.app.state.database, body.username, body.password
     )
 
 
-@router.post("/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY, dependencies=[SameOrigin]
+)
 async def login(request: Request, response: Response) -> Any:
     credentials = await read_login(request)
     user = await accounts(request).authenticate(
@@ -69,7 +76,7 @@ async def login(request: Request, response: Response) -> Any:
     return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)
 
 
-@router.post("/logout", response_model=MessageOut)
+@router.post("/logout", response_model=MessageOut, dependencies=[SameOrigin])
 async def logout(request: Request, response: Response) -> Any:
     """Ends this browser's session by clearing its cookie (safe to call when logged out)."""
     end_session(request, response)
