@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from fxdesk.auth.origins import TrustedHosts
 from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter, SlidingWindowCounter
 from fxdesk.auth.router import router as auth_router
@@ -76,6 +77,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
         app.state.relay = relay
         await relay.start()
+        if settings.is_production and settings.public_url is None:
+            log.warning(
+                "public_url_unset",
+                hint="set FXDESK_PUBLIC_URL: browsers are only trusted from the listening address",
+            )
         _settle_garbage_collector()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
@@ -155,6 +161,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             "/tasks/general_chat": general_chat,
         },
         reads=FAST_READS,  # answered from memory before routing when they can be
+        hosts=TrustedHosts(settings),
+        hsts=settings.cookie_secure,  # Secure cookies mean HTTPS: browsers should only use it
     )
     return app
 
