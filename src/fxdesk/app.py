@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         summary="Live CBR exchange rates, a shared task board and chat",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are fxdesk's own (src/fxdesk/web/docs.py): no CDN
+        redoc_url=None,
         # Metrics are our own (Prometheus, /metrics); FastAPI's OpenTelemetry hooks would only
         # ask on every request whether a provider has appeared.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -147,7 +149,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(seed_tasks_router)
     for seed_rates_router in seed_rates_routers:
         app.include_router(seed_rates_router)
-    install_web(app)  # GET / (the page) and /static
+    install_web(app)  # GET / (the page), /docs, /redoc and /static
 
     install_error_handlers(app)
     # The WebSocket endpoints are dispatched by path in the outer middleware rather than through

@@ -1,4 +1,4 @@
-"""GET / (the page, with a strict Content-Security-Policy) and the /static files it loads."""
+"""GET / (the page, with a strict Content-Security-Policy), the /static files it loads, the docs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from fxdesk.auth.origins import served_origins
+from fxdesk.web.docs import install_docs
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -77,6 +78,8 @@ class PageFiles(StaticFiles):
 
 
 def install_web(app: FastAPI) -> None:
-    """Serve the page at `/` and its files under `/static` (both public: they hold no data)."""
+    """Serve the page at `/`, /docs and /redoc, and their files under `/static` (all public:
+    they hold no data)."""
     app.include_router(router)
+    install_docs(app)  # before /static: its files are under /static/docs
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
