@@ -219,6 +219,7 @@ def make_settings(data_dir: Path, db: Path | str, **overrides: object) -> Settin
         "database_url": db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}",
         "secret_key": TEST_SECRET,
         "allowed_origins": [ALLOWED_ORIGIN],
+        "allowed_hosts": ["testserver"],  # BASE_URL's host (loopback names are always allowed)
         "log_level": "WARNING",
     }
     values.update(overrides)

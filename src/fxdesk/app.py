@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from fxdesk.auth.origins import TrustedHosts
 from fxdesk.auth.passwords import Passwords
 from fxdesk.auth.ratelimit import LoginLimiter, SlidingWindowCounter
 from fxdesk.auth.router import router as auth_router
@@ -78,6 +79,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.relay = relay
         await relay.start()
         app.state.user_lookup.start()
+        if settings.is_production and settings.public_url is None:
+            log.warning(
+                "public_url_unset",
+                hint="set FXDESK_PUBLIC_URL: browsers are only trusted from the listening address",
+            )
         _settle_garbage_collector()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
@@ -97,6 +103,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         summary="Live CBR exchange rates, a shared task board and chat",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are fxdesk's own (src/fxdesk/web/docs.py): no CDN
+        redoc_url=None,
         # Metrics are our own (Prometheus, /metrics); FastAPI's OpenTelemetry hooks would only
         # ask on every request whether a provider has appeared.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -143,7 +151,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(seed_tasks_router)
     for seed_rates_router in seed_rates_routers:
         app.include_router(seed_rates_router)
-    install_web(app)  # GET / (the page) and /static
+    install_web(app)  # GET / (the page), /docs, /redoc and /static
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -158,6 +166,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             "/tasks/general_chat": general_chat,
         },
         reads=FAST_READS,  # answered from memory before routing when they can be
+        hosts=TrustedHosts(settings),
+        hsts=settings.cookie_secure,  # Secure cookies mean HTTPS: browsers should only use it
     )
     return app
 

@@ -6,9 +6,12 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fxdesk.auth.origins import normalize_origin
 
 SECRET_FILE_NAME = "secret_key"  # noqa: S105  (a file name, not a secret)
 MIN_SECRET_LENGTH = 32
@@ -50,7 +53,11 @@ class Settings(BaseSettings):
     cbr_base_url: str = "https://www.cbr.ru/scripts/"
     cbr_mirror_url: str = "https://www.cbr-xml-daily.ru/"
     rates_poll_seconds: int = Field(default=600, ge=10)
-    allowed_origins: list[str] = Field(default_factory=list)
+    # The origin fxdesk is served at (`https://fx.example.com`); unset: the address it listens on.
+    public_url: str | None = None
+    allowed_origins: list[str] = Field(default_factory=list)  # other pages allowed to call in
+    # Host header values answered besides the public URL's host and loopback (`*.example.com`).
+    allowed_hosts: list[str] = Field(default_factory=list)
     cookie_secure: bool = True
     apilayer_api_key: str | None = Field(default=None, repr=False)
     apilayer_base_url: str = "https://api.apilayer.com/exchangerates_data"
@@ -86,13 +93,46 @@ class Settings(BaseSettings):
 
     @field_validator("allowed_origins")
     @classmethod
-    def _strip_trailing_slash(cls, origins: list[str]) -> list[str]:
-        return [origin.rstrip("/").lower() for origin in origins]
+    def _normalize_origins(cls, origins: list[str]) -> list[str]:
+        normalized = []
+        for origin in origins:
+            value = normalize_origin(origin)
+            if value is None:
+                raise ValueError(f"not an http(s) origin (scheme://host[:port]): {origin!r}")
+            normalized.append(value)
+        return normalized
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        if normalize_origin(f"{parts.scheme}://{parts.netloc}") is None or "@" in parts.netloc:
+            raise ValueError(f"not an http(s) URL such as https://fx.example.com: {url!r}")
+        return url.strip()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_hosts(cls, hosts: list[str]) -> list[str]:
+        return [host.strip().lower() for host in hosts if host.strip()]
 
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, level: str) -> str:
         return level.upper()
+
+    @property
+    def public_origin(self) -> str | None:
+        """`FXDESK_PUBLIC_URL` as an origin (scheme://host[:port], default port left out)."""
+        if self.public_url is None:
+            return None
+        parts = urlsplit(self.public_url)
+        return normalize_origin(f"{parts.scheme}://{parts.netloc}")
+
+    @property
+    def public_host(self) -> str | None:
+        return urlsplit(self.public_url).hostname if self.public_url else None
 
     @property
     def is_production(self) -> bool:

@@ -1,10 +1,10 @@
-"""Authentication and authorisation as dependencies: CurrentUser, require_role, the CSRF check."""
+"""Authentication and authorisation as dependencies: CurrentUser, require_role, the CSRF checks."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 
@@ -19,6 +19,7 @@ from fxdesk.users.lookup import UserLookup
 from fxdesk.users.models import Role, User
 
 COOKIE_NAME = "session_token"
+CROSS_SITE = "Cross-site request refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,9 @@ async def get_current_user(request: Request) -> User:
     if (
         credential.from_cookie
         and request.method not in SAFE_METHODS
-        and not origin_allowed(request.headers, settings.allowed_origins)
+        and not origin_allowed(request, settings)
     ):
-        security_event("csrf_refused", origin=request.headers.get("origin"), path=request.url.path)
-        raise PermissionDenied("Cross-site request refused")
+        refuse_cross_site(request)
     auth = await authenticate_token(
         request.app.state.user_lookup, request.app.state.tokens, credential.token
     )
@@ -95,6 +95,26 @@ async def get_current_session(request: Request, user: CurrentUser) -> Authentica
 
 
 CurrentSession = Annotated[Authenticated, Depends(get_current_session)]
+
+
+def refuse_cross_site(request: Request) -> NoReturn:
+    """Log the refusal (origin cut short) and answer 403."""
+    origin = request.headers.get("origin")
+    security_event("csrf_refused", origin=origin and origin[:200], path=request.url.path)
+    raise PermissionDenied(CROSS_SITE)
+
+
+async def require_same_origin(request: Request) -> None:
+    """Refuse (403) a request made by a foreign page, with or without a cookie.
+
+    For the routes that start or end a session (login, register, logout): it stops login and
+    logout CSRF. Non-browser clients (no `Origin`, no `Sec-Fetch-Site`) pass.
+    """
+    if not origin_allowed(request, request.app.state.settings):
+        refuse_cross_site(request)
+
+
+SameOrigin = Depends(require_same_origin)  # `dependencies=[SameOrigin]` on a route
 
 
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:

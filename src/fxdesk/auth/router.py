@@ -12,6 +12,7 @@ from fxdesk.auth.cookies import clear_cookie, client_address, start_session
 from fxdesk.auth.dependencies import (
     CurrentSession,
     CurrentUser,
+    SameOrigin,
     authenticate_token,
     credential_from,
 )
@@ -63,14 +64,21 @@ async def read_login(request: Request) -> LoginIn:
         raise InvalidInput("Body must be JSON or a form with username and password") from exc
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    dependencies=[SameOrigin],
+)
 async def register(body: RegisterIn, request: Request) -> Any:
     return await accounts(request).register(
         request.app.state.database, body.username, body.password
     )
 
 
-@router.post("/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY, dependencies=[SameOrigin]
+)
 async def login(request: Request, response: Response) -> Any:
     credentials = await read_login(request)
     user = await accounts(request).authenticate(
@@ -83,7 +91,7 @@ async def login(request: Request, response: Response) -> Any:
     return SessionOut(user=UserOut.model_validate(user), expires_at=expires_at)
 
 
-@router.post("/logout", response_model=MessageOut)
+@router.post("/logout", response_model=MessageOut, dependencies=[SameOrigin])
 async def logout(request: Request, response: Response, session: DbSession) -> Any:
     """Ends this session on the server (its token stops working everywhere, its sockets close)
     and clears the cookie; safe to call when logged out."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from fxdesk.auth.cookies import client_address, start_session
+from fxdesk.auth.dependencies import SameOrigin
 from fxdesk.auth.router import accounts
 from fxdesk.errors import InvalidInput
 from fxdesk.fields import Line
@@ -34,7 +35,7 @@ class SeedMessage(BaseModel):
     message: str
 
 
-@router.post("/register", response_model=SeedRegisterOut)
+@router.post("/register", response_model=SeedRegisterOut, dependencies=[SameOrigin])
 async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
     if not PASSWORD_MIN <= len(body.password) <= PASSWORD_MAX:
         raise InvalidInput("Length must be between 8 and 64")
@@ -48,7 +49,7 @@ async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
     return SeedRegisterOut(username=user.username, register_date=user.created_at)
 
 
-@router.post("/login", response_model=SeedMessage)
+@router.post("/login", response_model=SeedMessage, dependencies=[SameOrigin])
 async def seed_login(
     username: Annotated[Line, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],

@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware: request id, one access line, metrics and security headers per request;
-WebSocket endpoints dispatched by path."""
+"""Pure-ASGI middleware: trusted hosts, request id, one access line, metrics and security headers
+per request; WebSocket endpoints dispatched by path."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fxdesk.auth.origins import TrustedHosts
 from fxdesk.errors import unexpected_error
-from fxdesk.logging import get_logger
+from fxdesk.logging import get_logger, security_event
 from fxdesk.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = get_logger("fxdesk.access")
@@ -27,6 +28,8 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+INVALID_HOST = "Invalid Host header"
 
 
 def route_template(scope: Scope) -> str:
@@ -52,17 +55,25 @@ FastRead = Callable[[Request], Awaitable[Response | None]]
 
 class RequestContextMiddleware:
     """Binds the request id, writes the access line and metrics; serves `sockets` (path ->
-    endpoint) itself, offers GETs of `reads` paths to their fast read, passes the rest on."""
+    endpoint) itself, offers GETs of `reads` paths to their fast read, passes the rest on.
+
+    With `hosts`, a request or handshake whose Host header it does not allow is refused first
+    (400); with `hsts`, every response carries Strict-Transport-Security.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         sockets: Mapping[str, SocketEndpoint] | None = None,
         reads: Mapping[str, FastRead] | None = None,
+        hosts: TrustedHosts | None = None,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.sockets = dict(sockets or {})
         self.reads = reads if reads is not None else {}  # not copied: tests may switch one off
+        self.hosts = hosts
+        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -71,9 +82,14 @@ class RequestContextMiddleware:
         request_id = _incoming_request_id(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        host_refused = self.hosts is not None and not self.hosts.allows(scope)
+        if host_refused:
+            security_event("host_refused", host=_host_value(scope), path=scope["path"][:200])
         if scope["type"] == "websocket":
             endpoint = self.sockets.get(scope["path"])
-            if endpoint is None:
+            if host_refused:
+                await _refuse_handshake(WebSocket(scope, receive, send))
+            elif endpoint is None:
                 await self.app(scope, receive, send)  # the router refuses it
             else:
                 await endpoint(WebSocket(scope, receive, send))
@@ -90,14 +106,17 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(self.headers)
                 message["headers"] = headers
             await send(message)
 
         answered = False
         try:
             read = self.reads.get(scope["path"]) if scope["method"] == "GET" else None
-            response = None if read is None else await read(Request(scope, receive))
+            if host_refused:
+                response: Response | None = JSONResponse({"detail": INVALID_HOST}, 400)
+            else:
+                response = None if read is None else await read(Request(scope, receive))
             if response is None:
                 await self.app(scope, receive, send_with_headers)
             else:
@@ -111,7 +130,7 @@ class RequestContextMiddleware:
                 await error(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route_path = scope["path"] if answered else route_template(scope)
+            route_path = scope["path"] if answered and not host_refused else route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
             HTTP_LATENCY.labels(method, route_path).observe(elapsed)
@@ -123,3 +142,20 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
                 client=scope["client"][0] if scope.get("client") else None,
             )
+
+
+def _host_value(scope: Scope) -> str | None:
+    """The Host header as sent, cut short, for the log line of a refusal."""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return bytes(value[:100]).decode("latin-1")
+    return None
+
+
+async def _refuse_handshake(websocket: WebSocket) -> None:
+    """Refuse a handshake before accepting it: 400 with the JSON reason where the server can
+    send a response, else the server's plain 403."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"detail": INVALID_HOST}, 400))
+    else:
+        await websocket.close(code=1008)

@@ -33,7 +33,7 @@ KERNEL_SEND_BUFFER = 65_536
 async def authenticate_websocket(websocket: WebSocket) -> Authenticated | None:
     """The session of a handshake that passes the origin and session checks, else None."""
     settings: Settings = websocket.app.state.settings
-    if not origin_allowed(websocket.headers, settings.allowed_origins):
+    if not origin_allowed(websocket, settings):
         security_event("ws_origin_refused", origin=websocket.headers.get("origin"))
         return None
     credential = credential_from(websocket.headers.get("authorization"), websocket.cookies)

@@ -1,36 +1,45 @@
-"""GET / (the page, with a strict Content-Security-Policy) and the /static files it loads."""
+"""GET / (the page, with a strict Content-Security-Policy), the /static files it loads, the docs."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from fxdesk.auth.origins import served_origins
+from fxdesk.web.docs import install_docs
+
 STATIC_DIR = Path(__file__).with_name("static")
 
-# Everything comes from this origin: no inline script or style, no eval, no third party.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "font-src 'self'",
-        "connect-src 'self' ws: wss:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "require-trusted-types-for 'script'",
+
+def content_security_policy(sockets: Iterable[str] = ()) -> str:
+    """Everything comes from this origin: no inline script or style, no eval, no third party;
+    the page's live socket may also go to `sockets` (the ws/wss form of fxdesk's origins)."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "font-src 'self'",
+            " ".join(("connect-src 'self'", *sorted(sockets))),
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+        )
     )
-)
+
+
 PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Content-Security-Policy": content_security_policy(),
     # Revalidate every time (cheap with ETag / Last-Modified): a new release shows at once.
     "Cache-Control": "no-cache",
 }
@@ -39,10 +48,17 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", include_in_schema=False)
-async def index() -> FileResponse:
+async def index(request: Request) -> FileResponse:
     """The dashboard shell: static HTML, the same for everyone (data comes from the API)."""
+    # CSP sources cannot name an IPv6 literal: there 'self' alone covers the page's socket.
+    sockets = [
+        origin.replace("http", "ws", 1)
+        for origin in served_origins(request, request.app.state.settings)
+        if "[" not in origin
+    ]
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": content_security_policy(sockets)}
     return FileResponse(
-        STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
+        STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=headers
     )
 
 
@@ -62,6 +78,8 @@ class PageFiles(StaticFiles):
 
 
 def install_web(app: FastAPI) -> None:
-    """Serve the page at `/` and its files under `/static` (both public: they hold no data)."""
+    """Serve the page at `/`, /docs and /redoc, and their files under `/static` (all public:
+    they hold no data)."""
     app.include_router(router)
+    install_docs(app)  # before /static: its files are under /static/docs
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
