@@ -112,7 +112,7 @@ def user_create(
 
     async def run() -> None:
         database = Database(settings.resolved_database_url)
-        accounts = AccountService(Passwords(1), LoginLimiter(1, 1, 1, 1))
+        accounts = AccountService(Passwords(1), LoginLimiter(1, 1, 1))
         try:
             await database.migrate()
             await accounts.register(database, username, password, role=role)

@@ -108,10 +108,17 @@ class LoginLimiter:
     """
 
     def __init__(
-        self, per_account_address: int, per_account: int, per_address: int, window: float
+        self,
+        per_account: int,
+        per_address: int,
+        window: float,
+        per_account_total: int | None = None,
     ) -> None:
-        self.pairs = SlidingWindowCounter("login-account-address", per_account_address, window)
-        self.accounts = SlidingWindowCounter("login-account", per_account, window)
+        """`per_account` is the strict limit of one account from one address; the account's
+        ceiling over all addresses is `per_account_total` (default: ten times `per_account`)."""
+        total = per_account_total if per_account_total is not None else 10 * per_account
+        self.pairs = SlidingWindowCounter("login-account-address", per_account, window)
+        self.accounts = SlidingWindowCounter("login-account", total, window)
         self.addresses = SlidingWindowCounter("login-address", per_address, window)
 
     async def retry_after(self, database: Database, account: str, address: str) -> int:
