@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             settings.login_max_failures_per_account,
             settings.login_max_failures_per_address,
             settings.login_failure_window_seconds,
+            per_account_total=settings.login_max_failures_per_account_total,
         ),
     )
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import secrets
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fxdesk.auth.origins import normalize_origin
 
@@ -75,9 +78,17 @@ class Settings(BaseSettings):
 
     session_lifetime_seconds: int = Field(default=86_400, ge=60)
     jwt_audience: str = "fxdesk"
+    # Failed logins per window: the strict limit counts one account from one client address;
+    # the other two are ceilings over all addresses of one account and all accounts of one
+    # address.
     login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_account_total: int = Field(default=50, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Proxies (IPs or CIDRs) whose X-Forwarded-For is believed; JSON list or comma-separated.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
     password_hash_concurrency: int = Field(default=2, ge=1)
     chat_messages_per_window: int = Field(default=10, ge=1)
     chat_window_seconds: float = Field(default=10.0, gt=0)
@@ -116,6 +127,24 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_hosts(cls, hosts: list[str]) -> list[str]:
         return [host.strip().lower() for host in hosts if host.strip()]
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        """`10.0.0.1, 10.1.0.0/16` or a JSON list; a bare address is a network of one."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            try:
+                return [
+                    ipaddress.ip_network(str(item).strip(), strict=False)
+                    for item in value
+                    if str(item).strip()
+                ]
+            except ValueError as exc:
+                raise ValueError(f"FXDESK_TRUSTED_PROXIES: {exc}") from None
+        return value
 
     @field_validator("log_level")
     @classmethod

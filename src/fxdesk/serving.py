@@ -6,7 +6,9 @@ from typing import Any
 
 SERVER_OPTIONS: dict[str, Any] = {
     "log_config": None,
-    "proxy_headers": True,
+    # fxdesk reads X-Forwarded-For itself, only from FXDESK_TRUSTED_PROXIES (auth/cookies.py);
+    # uvicorn's own rewrite would believe any loopback peer.
+    "proxy_headers": False,
     "timeout_graceful_shutdown": 10,
     # Named, not "auto": the sans-I/O protocol keeps a connection to its parser, two timers and
     # the application's task, where the legacy `websockets` one adds three tasks per socket.

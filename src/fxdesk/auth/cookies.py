@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from fastapi import Request, Response
 
@@ -42,5 +45,62 @@ def clear_cookie(request: Request, response: Response) -> None:
     )
 
 
+UNKNOWN_ADDRESS = "unknown"
+# Hops of X-Forwarded-For looked at, right to left; a longer chain is cut there.
+MAX_FORWARDED_HOPS = 32
+
+Network = IPv4Network | IPv6Network
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address login limits and security logs use: the socket peer, or, when the peer is
+    one of FXDESK_TRUSTED_PROXIES, the right-most untrusted address in X-Forwarded-For."""
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    return resolve_client_address(
+        peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies
+    )
+
+
+def resolve_client_address(
+    peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[Network]
+) -> str:
+    """Walk from the peer leftwards through X-Forwarded-For while the hop is a trusted proxy;
+    the first hop that is not is the client. Everything left of it was written by the client
+    (or its own proxies) and is never believed. A malformed hop ends the walk at the trusted
+    proxy that passed it on."""
+    if peer is None:
+        return UNKNOWN_ADDRESS
+    current = _parse(peer)
+    if current is None or not _is_trusted(current, trusted):
+        return str(current) if current is not None else peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
+        address = _parse(hop)
+        if address is None:
+            break
+        current = address
+        if not _is_trusted(current, trusted):
+            break
+    return str(current)
+
+
+def _parse(text: str) -> IPv4Address | IPv6Address | None:
+    """An address as a proxy writes it (`1.2.3.4`, `2001:db8::1`, `[2001:db8::1]:443`,
+    `1.2.3.4:5678`), IPv4-mapped IPv6 as IPv4; None when it is none of those."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_trusted(address: IPv4Address | IPv6Address, trusted: Sequence[Network]) -> bool:
+    return any(address.version == network.version and address in network for network in trusted)

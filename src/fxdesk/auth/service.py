@@ -89,7 +89,7 @@ class AccountService:
             await self.limiter.failed(database, key, address)
             security_event("login_failed", username=username[:64], address=address)
             raise NotAuthenticated(INVALID_CREDENTIALS)
-        await self.limiter.succeeded(database, key)
+        await self.limiter.succeeded(database, key, address)
         async with database.session() as session:
             await session.execute(
                 update(User).where(User.id == user.id).values(last_login_at=utcnow())

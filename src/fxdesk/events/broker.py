@@ -60,6 +60,9 @@ class Broker:
         return [self.embedded.url]
 
     def _options(self) -> dict[str, Any]:
+        if self.embedded is not None:
+            # Our own server: its generated password, nothing an operator configures.
+            return dict(self.embedded.connect_options)
         s = self.settings
         options: dict[str, Any] = {}
         if s.nats_creds_file:
@@ -82,7 +85,8 @@ class Broker:
 
     async def start(self) -> None:
         if not self.settings.nats_url:
-            self.embedded = EmbeddedNats(self.settings.data_dir / "nats")
+            # With auth: no other local process can publish forged events to our subjects.
+            self.embedded = EmbeddedNats(self.settings.data_dir / "nats", auth=True)
             await self.embedded.start()
 
         async def on_error(exc: Exception) -> None:

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -32,6 +33,11 @@ log = get_logger("fxdesk.events.nats_server")
 
 DEFAULT_SERVER_NAME = "fxdesk-embedded"
 LOCK_FILE_NAME = "fxdesk-nats.lock"
+# With auth on: the password clients must present (user EMBEDDED_USER), generated once, and the
+# server's config file that requires it; both 0600 in the store dir.
+PASSWORD_FILE_NAME = "password"  # noqa: S105  (a file name, not a password)
+CONFIG_FILE_NAME = "server.conf"
+EMBEDDED_USER = "fxdesk"
 STDERR_TAIL_LINES = 40
 # Seconds before a restart attempt: doubled after each one, back to the first after a server
 # that stayed up for a while, so a server that keeps crashing is not respawned in a tight loop.
@@ -44,6 +50,9 @@ _SERVER_LINE = re.compile(r"^\[\d+\] \[(?P<level>[A-Z]{3})\] ?(?P<message>.*)$")
 # The banner and routine start-up chatter is INF; at our INFO level it would drown the app's
 # own lines, so INF (and DBG/TRC) are forwarded as debug and only problems keep their level.
 _FORWARD_LEVEL = {"WRN": "warning", "ERR": "error", "FTL": "critical"}
+# Said on every start with auth: the password is in a 0600 file beside it anyway, so a bcrypt
+# hash in the config would protect nothing; forwarded as debug, not as a warning.
+_EXPECTED_WARNINGS = frozenset({"Plaintext passwords detected, use nkeys or bcrypt"})
 _SERVER_VERBOSITY = {
     "TRACE": ["-D", "-V"],
     "DEBUG": ["-D"],
@@ -115,6 +124,52 @@ def _remove_ports_files(store_dir: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _write_private(path: Path, text: str, *, replace: bool) -> bool:
+    """Write `text` to `path` with mode 0600 from its first byte (a temporary file made 0600 by
+    `open`, then moved into place); False if `replace` is off and `path` already exists."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # fails if it exists: a password is never overwritten
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_or_create_password(store_dir: Path) -> str:
+    """The embedded server's client password from `store_dir`, generated on first use.
+
+    The file is kept private: a copy someone made readable to others is set back to 0600.
+    """
+    path = store_dir / PASSWORD_FILE_NAME
+    _write_private(path, secrets.token_urlsafe(32) + "\n", replace=False)
+    if path.stat().st_mode & 0o077:
+        log.warning("nats_password_file_mode_fixed", path=str(path))
+        path.chmod(0o600)
+    password = path.read_text(encoding="utf-8").strip()
+    if not password or not re.fullmatch(r"[A-Za-z0-9_\-]+", password):
+        raise NatsServerError(
+            f"{path} must hold one password of letters, digits, '_' or '-'; "
+            "delete it to have a new one generated"
+        )
+    return password
+
+
+def _server_config(password: str) -> str:
+    """nats-server configuration that admits only EMBEDDED_USER with `password`."""
+    return f'authorization {{\n  user: "{EMBEDDED_USER}"\n  password: "{password}"\n}}\n'
+
+
 class EmbeddedNats:
     """One nats-server bound to 127.0.0.1 on a free port, JetStream stored under `store_dir`.
 
@@ -127,6 +182,11 @@ class EmbeddedNats:
     told to exit when its parent dies via PR_SET_PDEATHSIG, and the kernel ties that to the
     *thread* that forked it, not the process: start it from a short-lived worker thread and the
     server is SIGTERMed as soon as that thread ends.
+
+    With `auth` the server admits only user EMBEDDED_USER with the password kept in
+    `store_dir/password` (generated on the first start, mode 0600, kept across restarts);
+    `connect_options` gives what nats.connect needs. Without it anyone on the host may connect,
+    which only tests and throwaway servers want.
     """
 
     def __init__(
@@ -139,6 +199,7 @@ class EmbeddedNats:
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         port: int | None = None,
+        auth: bool = False,
     ) -> None:
         level = log_level.upper()
         if level not in _SERVER_VERBOSITY:
@@ -150,7 +211,9 @@ class EmbeddedNats:
         self.stop_timeout = stop_timeout
         # None: the server picks a free port; a fixed one lets clients reconnect after a restart.
         self.port = port
+        self.auth = auth
         self.restarts = 0
+        self._password: str | None = None
         self._binary = binary
         self._proc: asyncio.subprocess.Process | None = None
         self._url: str | None = None
@@ -169,6 +232,16 @@ class EmbeddedNats:
         if self._url is None:
             raise NatsServerError("the embedded nats-server is not running")
         return self._url
+
+    @property
+    def connect_options(self) -> dict[str, str]:
+        """Keyword arguments for nats.connect: the user and password when auth is on (only
+        once started), else none."""
+        if not self.auth:
+            return {}
+        if self._password is None:
+            raise NatsServerError("the embedded nats-server is not started")
+        return {"user": EMBEDDED_USER, "password": self._password}
 
     @property
     def pid(self) -> int | None:
@@ -201,6 +274,9 @@ class EmbeddedNats:
         deadline = started + self.start_timeout
         try:
             await self._acquire_lock(store_dir, deadline)
+            if self.auth:
+                # Under the lock: two starts on one store dir never make two passwords.
+                self._password = await asyncio.to_thread(load_or_create_password, store_dir)
             url = await self._launch(binary, store_dir, self.port, deadline)
         except BaseException:
             await self.stop()
@@ -231,6 +307,7 @@ class EmbeddedNats:
         finally:
             self._release_lock()
             self._url = None
+            self._password = None
 
     async def _launch(
         self, binary: Path, store_dir: Path, port: int | None, deadline: float
@@ -241,7 +318,15 @@ class EmbeddedNats:
         """
         # Left behind when a previous server was SIGKILLed; we hold the lock, so none is ours.
         await asyncio.to_thread(_remove_ports_files, store_dir)
-        await self._spawn(binary, store_dir, port)
+        config: Path | None = None
+        if self._password is not None:
+            # Written again for every start and restart, so a restarted server requires the
+            # same password even if someone deleted or edited the file meanwhile.
+            config = store_dir / CONFIG_FILE_NAME
+            await asyncio.to_thread(
+                _write_private, config, _server_config(self._password), replace=True
+            )
+        await self._spawn(binary, store_dir, port, config)
         url = await self._wait_for_ports_file(binary, store_dir, deadline)
         await self._wait_for_jetstream(url, deadline)
         self._ready = True
@@ -333,9 +418,13 @@ class EmbeddedNats:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    async def _spawn(self, binary: Path, store_dir: Path, port: int | None) -> None:
+    async def _spawn(
+        self, binary: Path, store_dir: Path, port: int | None, config: Path | None
+    ) -> None:
         assert self._lock_fd is not None
         args = [
+            # The config only holds the authorization block; the flags below add the rest.
+            *(["--config", str(config)] if config is not None else []),
             "--addr",
             "127.0.0.1",
             "--port",
@@ -409,6 +498,8 @@ class EmbeddedNats:
             match = _SERVER_LINE.match(line)
             server_level, message = (match["level"], match["message"]) if match else ("INF", line)
             method = _FORWARD_LEVEL.get(server_level, "debug")
+            if message in _EXPECTED_WARNINGS:
+                method = "debug"
             getattr(log, method)("nats_server_log", level_server=server_level, line=message)
 
     async def _close_stderr(self) -> None:
@@ -471,7 +562,9 @@ class EmbeddedNats:
                     f"(last error: {last_error!r})"
                 )
             try:
-                await asyncio.wait_for(_probe_jetstream(url, remaining), remaining)
+                await asyncio.wait_for(
+                    _probe_jetstream(url, remaining, self.connect_options), remaining
+                )
                 return
             except (OSError, TimeoutError, nats.errors.Error) as error:
                 last_error = error
@@ -499,13 +592,14 @@ async def _ignore_error(_error: Exception) -> None:
     return None
 
 
-async def _probe_jetstream(url: str, remaining: float) -> None:
+async def _probe_jetstream(url: str, remaining: float, options: dict[str, str]) -> None:
     client = await nats.connect(
         url,
         name="fxdesk-embedded-probe",
         allow_reconnect=False,
         connect_timeout=max(1, min(2, int(remaining))),
         error_cb=_ignore_error,
+        **options,
     )
     try:
         await client.jetstream(timeout=min(1.0, remaining)).account_info()

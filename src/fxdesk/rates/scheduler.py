@@ -192,11 +192,12 @@ class RatesScheduler:
 
     async def _fetch_and_store(self, trigger: Trigger) -> FetchReport:
         async with self.client_factory() as client:
-            table = await self._newest_table(client, trigger)
-            if isinstance(table, str):
-                return FetchReport(trigger, "failed", error=table)
+            newest = await self._newest_table(client, trigger)
+            if isinstance(newest, str):
+                return FetchReport(trigger, "failed", error=newest)
+            table, started = newest
             names = await self._english_names(client, table)
-            result = await self.store_table(table, names, trigger)
+            result = await self.store_table(table, names, trigger, started=started)
             report = FetchReport(
                 trigger,
                 "ok",
@@ -208,12 +209,15 @@ class RatesScheduler:
             today = self.today()
             if table.date > today and not await self._has_table_for(today):
                 # A first run after CBR published tomorrow's table: today's is needed too.
+                started = utcnow()
                 try:
                     earlier = await client.daily(today)
                 except CbrError as exc:
-                    await self.log_failure(trigger, "cbr", exc, today)
+                    await self.log_failure(trigger, "cbr", exc, today, started=started)
                 else:
-                    extra = await self.store_table(earlier, names, trigger, requested=today)
+                    extra = await self.store_table(
+                        earlier, names, trigger, requested=today, started=started
+                    )
                     report.rows_changed += extra.rows_changed
                     report.extra_tables.append(earlier.date)
         log.info(
@@ -226,20 +230,25 @@ class RatesScheduler:
         )
         return report
 
-    async def _newest_table(self, client: CbrClient, trigger: Trigger) -> CbrTable | str:
+    async def _newest_table(
+        self, client: CbrClient, trigger: Trigger
+    ) -> tuple[CbrTable, dt.datetime] | str:
         """cbr.ru first, the mirror only when cbr.ru keeps failing; else the error text.
 
-        Each failed source is a fetch_log row of its own.
+        A table comes with the time its source was first asked (before any retry). Each failed
+        source is a fetch_log row of its own, from its first attempt to its last.
         """
+        started = utcnow()
         try:
-            return await client.daily()
+            return await client.daily(), started
         except CbrError as exc:
-            await self.log_failure(trigger, "cbr", exc)
+            await self.log_failure(trigger, "cbr", exc, started=started)
             primary = str(exc)
+        started = utcnow()
         try:
-            return await client.mirror_daily()
+            return await client.mirror_daily(), started
         except CbrError as exc:
-            await self.log_failure(trigger, "mirror", exc)
+            await self.log_failure(trigger, "mirror", exc, started=started)
             return f"cbr.ru: {primary}; mirror: {exc}"
 
     async def _english_names(self, client: CbrClient, table: CbrTable) -> dict[str, str]:
@@ -262,8 +271,11 @@ class RatesScheduler:
         names: dict[str, str],
         trigger: Trigger,
         requested: dt.date | None = None,
+        *,
+        started: dt.datetime,
     ) -> service.IngestResult:
-        started = utcnow()
+        """Ingest `table` and log the fetch as running from `started` (when its source was
+        first asked, before any retry) until now."""
         async with self.database.session() as session:
             result = await service.ingest_table(session, table, names)
             await service.record_fetch(
@@ -281,14 +293,21 @@ class RatesScheduler:
         return result
 
     async def log_failure(
-        self, trigger: Trigger, source: str, exc: CbrError, requested: dt.date | None = None
+        self,
+        trigger: Trigger,
+        source: str,
+        exc: CbrError,
+        requested: dt.date | None = None,
+        *,
+        started: dt.datetime,
     ) -> None:
+        """Log a failed fetch as running from `started` (its first attempt) until now."""
         log.warning("rates_fetch_failed", trigger=trigger, source=source, error=str(exc))
         RATES_FETCHES.labels(source, "failed").inc()
         async with self.database.session() as session:
             await service.record_fetch(
                 session,
-                started_at=utcnow(),
+                started_at=started,
                 trigger=trigger,
                 source=source,
                 requested_date=requested,
@@ -363,15 +382,18 @@ async def backfill(
                 await asyncio.sleep(1.0)
                 waited += 1.0
             try:
+                started = utcnow()
                 try:
                     table = await client.daily(day)
                 except CbrError as exc:
-                    await scheduler.log_failure("backfill", "cbr", exc, day)
+                    await scheduler.log_failure("backfill", "cbr", exc, day, started=started)
                     report.failed.append(day)
                     if progress:
                         progress(day, "failed")
                     continue
-                result = await scheduler.store_table(table, {}, "backfill", requested=day)
+                result = await scheduler.store_table(
+                    table, {}, "backfill", requested=day, started=started
+                )
             finally:
                 await release_lease(database, LEASE_NAME, holder)
             report.fetched += 1
