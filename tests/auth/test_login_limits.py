@@ -219,3 +219,31 @@ def test_trusted_proxies_setting_parses_lists_and_refuses_garbage(
     monkeypatch.setenv("FXDESK_TRUSTED_PROXIES", "10.0.0.1, proxy.example")
     with pytest.raises(ValidationError, match="FXDESK_TRUSTED_PROXIES"):
         Settings()
+
+
+async def test_the_served_app_does_not_believe_forwarded_for_from_a_loopback_peer(
+    settings: Settings, password_hash: str
+) -> None:
+    """Under uvicorn as `fxdesk serve` runs it, a local client's made-up X-Forwarded-For is not
+    its address (uvicorn's own proxy-header rewrite trusts any loopback peer)."""
+    from fxdesk.app import create_app
+    from fxdesk.users.schemas import username_key
+    from tests.live import serving
+
+    served = create_app(settings, migrate=False)
+    limit = settings.login_max_failures_per_account
+    async with serving(served) as host:
+        async with served.state.database.session() as session:
+            session.add(
+                User(
+                    username="owner",
+                    username_key=username_key("owner"),
+                    password_hash=password_hash,
+                )
+            )
+        async with httpx.AsyncClient(base_url=f"http://{host}") as client:
+            for n in range(limit):
+                response = await _login(client, "owner", "wrong", x_forwarded_for=f"192.0.2.{n}")
+                assert response.status_code == 401
+            blocked = await _login(client, "owner", PASSWORD, x_forwarded_for="192.0.2.200")
+            assert blocked.status_code == 429
