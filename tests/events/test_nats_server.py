@@ -314,3 +314,25 @@ async def test_stop_ends_supervision_even_in_the_middle_of_a_restart(tmp_path: P
         await asyncio.sleep(0.5)
         async with EmbeddedNats(store, start_timeout=2, log_level="WARNING") as successor:
             assert successor.running
+
+
+async def test_ready_holds_503_for_a_moment_after_an_outage_however_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failover may last milliseconds: /ready still shows it, for RECOVERY_HOLD_SECONDS."""
+    from fxdesk.events import consumer as consumer_module
+
+    clock = [100.0]
+    monkeypatch.setattr(consumer_module.time, "monotonic", lambda: clock[0])
+    events = consumer_module.EventConsumer(broker=None)  # type: ignore[arg-type]
+    events._set_problem(None)  # the start: no outage to report
+    assert events.readiness() is None
+    events._set_problem("reconnected to NATS: re-creating the stream consumer")
+    assert events.readiness() == "reconnected to NATS: re-creating the stream consumer"
+    clock[0] += 0.001
+    events._set_problem(None)
+    assert events.readiness() == (
+        "recovering from: reconnected to NATS: re-creating the stream consumer"
+    )
+    clock[0] += consumer_module.RECOVERY_HOLD_SECONDS
+    assert events.readiness() is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from fxdesk.events.schemas import CHANNEL_OF_SUBJECT, Channel, Envelope
 from fxdesk.logging import get_logger
 from fxdesk.ops.metrics import CONSUMER_RECOVERIES, EVENTS_INVALID
 from fxdesk.tasking import stop_task, wait_event
+
+RECOVERY_HOLD_SECONDS = 1.0
 
 log = get_logger("fxdesk.events.consumer")
 
@@ -48,6 +51,8 @@ class EventConsumer:
         self.stream_seq = 0  # the highest stream sequence handled
         self.caught_up = asyncio.Event()  # set once the stream read at start is through
         self.problem: str | None = "not started"
+        # The last outage, and when it ended (monotonic): see `readiness`.
+        self._recovered: tuple[float, str] | None = None
         self._subscription: Any = None
         self._renew = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -151,10 +156,24 @@ class EventConsumer:
             return f"the stream consumer delivered nothing for {idle:.0f} s"
         return None
 
+    def readiness(self) -> str | None:
+        """What `/ready` says of the event path: the problem, or for RECOVERY_HOLD_SECONDS
+        after an outage ended, that it is recovering. A failover can take only milliseconds;
+        held this long, every outage shows to a monitor or load balancer polling `/ready`."""
+        if self.problem is not None:
+            return self.problem
+        if self._recovered is not None:
+            ended, problem = self._recovered
+            if time.monotonic() - ended < RECOVERY_HOLD_SECONDS:
+                return f"recovering from: {problem}"
+        return None
+
     def _set_problem(self, problem: str | None) -> None:
         if problem == self.problem:
             return
         if problem is None:
+            if self.problem is not None and self.problem != "not started":
+                self._recovered = (time.monotonic(), self.problem)
             log.info("event_consumer_live", stream_seq=self.stream_seq)
         else:
             log.warning("event_consumer_down", reason=problem)

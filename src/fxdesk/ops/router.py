@@ -39,7 +39,7 @@ async def ready(request: Request) -> Any:
     broker = getattr(state, "broker", None)
     checks["nats"] = "ok" if broker is not None and broker.connected else "unavailable"
     events = getattr(state, "events", None)
-    checks["events"] = "not started" if events is None else events.problem or "ok"
+    checks["events"] = "not started" if events is None else events.readiness() or "ok"
     relay = getattr(state, "relay", None)
     checks["relay"] = "not started" if relay is None else relay.problem or "ok"
     ok = all(value == "ok" for value in checks.values())
