@@ -24,7 +24,7 @@ from fxdesk.compat.tasks import router as seed_tasks_router
 from fxdesk.config import ConfigError, Settings
 from fxdesk.db import Database
 from fxdesk.demo import seed_demo
-from fxdesk.errors import install_error_handlers
+from fxdesk.errors import error_responses, install_error_handlers
 from fxdesk.events.broker import Broker
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.events.relay import OutboxRelay
@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         summary="Live CBR exchange rates, a shared task board and chat",
         lifespan=lifespan,
+        # Any request may be refused before its route runs: a body that is not UTF-8 (400), or
+        # one over FXDESK_MAX_BODY_BYTES (413).
+        responses=error_responses(400, 413),
         # Metrics are our own (Prometheus, /metrics); FastAPI's OpenTelemetry hooks would only
         # ask on every request whether a provider has appeared.
         telemetry={"tracing": False, "metrics": False, "logs": False},
