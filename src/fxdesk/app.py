@@ -25,7 +25,7 @@ from fxdesk.compat.tasks import router as seed_tasks_router
 from fxdesk.config import ConfigError, Settings
 from fxdesk.db import Database
 from fxdesk.demo import seed_demo
-from fxdesk.errors import install_error_handlers
+from fxdesk.errors import error_responses, install_error_handlers
 from fxdesk.events.broker import Broker
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.events.relay import OutboxRelay
@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc are fxdesk's own (src/fxdesk/web/docs.py): no CDN
         redoc_url=None,
+        # Any request may be refused before its route runs: a body that is not UTF-8 (400), or
+        # one over FXDESK_MAX_BODY_BYTES (413).
+        responses=error_responses(400, 413),
         # Metrics are our own (Prometheus, /metrics); FastAPI's OpenTelemetry hooks would only
         # ask on every request whether a provider has appeared.
         telemetry={"tracing": False, "metrics": False, "logs": False},

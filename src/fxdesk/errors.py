@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fxdesk.logging import get_logger, security_event
@@ -72,6 +74,21 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     detail = "Service unavailable"
+
+
+class ErrorOut(BaseModel):
+    """Every error body: a sentence, or FastAPI's list of field errors (a 422 of validation)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route may answer, each a `{"detail": ...}` body.
+
+    A 422 declared here replaces FastAPI's own, whose `detail` may only be a list: ours is also
+    the sentence of a domain error (an unknown currency, a range too long).
+    """
+    return {code: {"model": ErrorOut, "description": HTTPStatus(code).phrase} for code in codes}
 
 
 def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:

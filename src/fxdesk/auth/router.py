@@ -27,10 +27,11 @@ from fxdesk.auth.schemas import (
 )
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
-from fxdesk.errors import AppError, InvalidInput
+from fxdesk.errors import AppError, InvalidInput, error_responses
 from fxdesk.users.schemas import UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+# Every route may refuse a cross-site request (403).
+router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses(403))
 
 _LOGIN_BODY: dict[str, Any] = {
     "requestBody": {
@@ -68,6 +69,7 @@ async def read_login(request: Request) -> LoginIn:
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
+    responses=error_responses(403, 409, 422),
     dependencies=[SameOrigin],
 )
 async def register(body: RegisterIn, request: Request) -> Any:
@@ -77,7 +79,11 @@ async def register(body: RegisterIn, request: Request) -> Any:
 
 
 @router.post(
-    "/login", response_model=SessionOut, openapi_extra=_LOGIN_BODY, dependencies=[SameOrigin]
+    "/login",
+    response_model=SessionOut,
+    openapi_extra=_LOGIN_BODY,
+    responses=error_responses(401, 403, 422, 429),
+    dependencies=[SameOrigin],
 )
 async def login(request: Request, response: Response) -> Any:
     credentials = await read_login(request)
@@ -111,7 +117,7 @@ async def logout(request: Request, response: Response, session: DbSession) -> An
     return MessageOut(message="Logged out")
 
 
-@router.post("/logout-all", response_model=MessageOut)
+@router.post("/logout-all", response_model=MessageOut, responses=error_responses(401))
 async def logout_all(
     user: CurrentUser, request: Request, response: Response, session: DbSession
 ) -> Any:
@@ -121,12 +127,12 @@ async def logout_all(
     return MessageOut(message="Logged out everywhere")
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=error_responses(401))
 async def me(user: CurrentUser) -> Any:
     return user
 
 
-@router.post("/password", response_model=SessionOut)
+@router.post("/password", response_model=SessionOut, responses=error_responses(400, 401, 422))
 async def change_password(body: PasswordChangeIn, current: CurrentSession, request: Request) -> Any:
     """Changes the password and ends every other session; this one goes on."""
     user = await accounts(request).change_password(
@@ -139,7 +145,7 @@ async def change_password(body: PasswordChangeIn, current: CurrentSession, reque
     return SessionOut(user=UserOut.model_validate(user), expires_at=current.expires_at)
 
 
-@router.get("/sessions", response_model=SessionListOut)
+@router.get("/sessions", response_model=SessionListOut, responses=error_responses(401))
 async def list_sessions(current: CurrentSession, session: DbSession) -> Any:
     """My live sessions (this one marked `current`), newest first."""
     rows = await sessions.list_sessions(session, current.user.id)
@@ -151,7 +157,9 @@ async def list_sessions(current: CurrentSession, session: DbSession) -> Any:
     return SessionListOut(items=items)
 
 
-@router.delete("/sessions/{session_id}", response_model=MessageOut)
+@router.delete(
+    "/sessions/{session_id}", response_model=MessageOut, responses=error_responses(401, 404, 422)
+)
 async def end_session(
     session_id: Annotated[str, Path(min_length=1, max_length=32)],
     current: CurrentSession,

@@ -10,8 +10,9 @@ from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.chat import service
 from fxdesk.chat.schemas import MessageIn, MessageOut, MessagePage
 from fxdesk.db import DbSession
+from fxdesk.errors import error_responses
 
-router = APIRouter(prefix="/chat", tags=["chat"])
+router = APIRouter(prefix="/chat", tags=["chat"], responses=error_responses(401, 403, 422))
 
 
 @router.get("/messages", response_model=MessagePage)
@@ -25,7 +26,9 @@ async def chat_history(
     return MessagePage(items=items, has_more=has_more)
 
 
-@router.post("/messages", status_code=201, response_model=MessageOut)
+@router.post(
+    "/messages", status_code=201, response_model=MessageOut, responses=error_responses(429)
+)
 async def post_message(
     body: MessageIn, user: CurrentUser, session: DbSession, request: Request
 ) -> Any:
@@ -33,7 +36,7 @@ async def post_message(
     return await service.post_message(session, user, body.text, request.app.state.chat_limiter)
 
 
-@router.delete("/messages/{message_id}", status_code=204)
+@router.delete("/messages/{message_id}", status_code=204, responses=error_responses(404))
 async def delete_message(
     message_id: Annotated[int, Path(ge=1, le=2**62)], user: CurrentUser, session: DbSession
 ) -> Response:

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from fxdesk.auth.cookies import client_address, start_session
 from fxdesk.auth.dependencies import SameOrigin
 from fxdesk.auth.router import accounts
-from fxdesk.errors import InvalidInput
+from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.fields import Line
 from fxdesk.users.schemas import PASSWORD_MAX, PASSWORD_MIN, normalize_username
 
-router = APIRouter(prefix="/auth", tags=["seed"])
+router = APIRouter(prefix="/auth", tags=["seed"], responses=error_responses(403, 422))
 
 
 class SeedRegisterIn(BaseModel):
@@ -35,7 +35,12 @@ class SeedMessage(BaseModel):
     message: str
 
 
-@router.post("/register", response_model=SeedRegisterOut, dependencies=[SameOrigin])
+@router.post(
+    "/register",
+    response_model=SeedRegisterOut,
+    responses=error_responses(403, 409),
+    dependencies=[SameOrigin],
+)
 async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
     if not PASSWORD_MIN <= len(body.password) <= PASSWORD_MAX:
         raise InvalidInput("Length must be between 8 and 64")
@@ -49,7 +54,12 @@ async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
     return SeedRegisterOut(username=user.username, register_date=user.created_at)
 
 
-@router.post("/login", response_model=SeedMessage, dependencies=[SameOrigin])
+@router.post(
+    "/login",
+    response_model=SeedMessage,
+    responses=error_responses(401, 403, 429),
+    dependencies=[SameOrigin],
+)
 async def seed_login(
     username: Annotated[Line, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.db import DbSession
+from fxdesk.errors import error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
 from fxdesk.rates import service
@@ -20,9 +21,10 @@ from fxdesk.rates.exceptions import CurrencyNotFound
 from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
 from fxdesk.realtime.router import admit, hub_client, receive_loop
 
-currency_router = APIRouter(prefix="/currency", tags=["seed"])
-rates_router = APIRouter(prefix="/rates", tags=["seed"])
-tasks_router = APIRouter(prefix="/tasks", tags=["seed"])
+_REFUSED = error_responses(401, 403, 422)
+currency_router = APIRouter(prefix="/currency", tags=["seed"], responses=_REFUSED)
+rates_router = APIRouter(prefix="/rates", tags=["seed"], responses=_REFUSED)
+tasks_router = APIRouter(prefix="/tasks", tags=["seed"], responses=_REFUSED)
 log = get_logger("fxdesk.compat.rates")
 
 RATE_EVENTS = frozenset({"rate_created", "rate_updated", "rate_deleted"})
@@ -71,7 +73,7 @@ async def currency_codes(user: CurrentUser, rates: Rates) -> Any:
     return {"currencies": rates.cache.codes(snapshot)}
 
 
-@currency_router.post("/convert", response_model=SeedMessage)
+@currency_router.post("/convert", response_model=SeedMessage, responses=error_responses(404, 503))
 async def seed_convert(body: SeedConvertIn, user: CurrentUser, rates: Rates) -> Any:
     # Echo the amount as the client wrote it; compute with its exact decimal value.
     echoed = repr(body.amount) if isinstance(body.amount, float) else str(body.amount).strip()
@@ -93,7 +95,7 @@ async def seed_rates(
     return await service.list_rate_rows(session, limit, offset)
 
 
-@rates_router.get("/get/code", response_model=list[SeedRateRow])
+@rates_router.get("/get/code", response_model=list[SeedRateRow], responses=error_responses(404))
 async def seed_rates_of_code(
     user: CurrentUser,
     session: DbSession,
@@ -115,7 +117,7 @@ async def seed_create(body: ManualRateIn, admin: AdminUser, session: DbSession) 
     return service.manual_payload(row)
 
 
-@rates_router.patch("/update", response_model=SeedRateRow)
+@rates_router.patch("/update", response_model=SeedRateRow, responses=error_responses(400, 404))
 async def seed_update(
     rate_id: RateId, admin: AdminUser, session: DbSession, body: ManualRatePatch | None = None
 ) -> Any:
@@ -125,13 +127,13 @@ async def seed_update(
     return service.manual_payload(row)
 
 
-@rates_router.delete("/delete", status_code=204)
+@rates_router.delete("/delete", status_code=204, responses=error_responses(404))
 async def seed_delete(rate_id: RateId, admin: AdminUser, session: DbSession) -> Response:
     await service.delete_manual(session, admin, rate_id)
     return Response(status_code=204)
 
 
-@tasks_router.post("/run", response_model=SeedRunOut)
+@tasks_router.post("/run", response_model=SeedRunOut, responses=error_responses(409, 502, 503))
 async def seed_run(admin: AdminUser, rates: Rates) -> Any:
     """Run the fetch job now; the message says how many rows changed."""
     report = await rates.scheduler.run_once("manual")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.db import Database, DbSession
-from fxdesk.errors import AppError, BadRequest
+from fxdesk.errors import AppError, BadRequest, error_responses
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import Channel, EventType
 from fxdesk.logging import get_logger
@@ -21,7 +21,7 @@ from fxdesk.tasks import service
 from fxdesk.tasks.schemas import Description, TaskCreate, TaskOut, TaskUpdate, Title
 from fxdesk.users.models import User
 
-router = APIRouter(prefix="/tasks", tags=["seed"])
+router = APIRouter(prefix="/tasks", tags=["seed"], responses=error_responses(401, 403, 404, 422))
 log = get_logger("fxdesk.compat.chat")
 
 SeedId = Annotated[int, Query(alias="id", ge=1, le=2**62)]
@@ -69,7 +69,7 @@ def seed_task(task: TaskOut) -> SeedTask:
     )
 
 
-@router.post("/create_task", response_model=SeedTask)
+@router.post("/create_task", response_model=SeedTask, responses=error_responses(409))
 async def create_task(body: SeedTaskCreate, user: CurrentUser, session: DbSession) -> Any:
     data = TaskCreate(title=body.title, description=body.description)
     return seed_task(await service.create_task(session, user, data))
@@ -80,7 +80,7 @@ async def delete_task(task_id: SeedId, user: CurrentUser, session: DbSession) ->
     return seed_task(await service.delete_task(session, user, task_id))
 
 
-@router.put("/update_task", response_model=SeedTask)
+@router.put("/update_task", response_model=SeedTask, responses=error_responses(400, 409))
 async def update_task(
     task_id: SeedId, user: CurrentUser, session: DbSession, body: SeedTaskUpdate | None = None
 ) -> Any:
@@ -95,7 +95,7 @@ async def update_task(
     return seed_task(task)
 
 
-@router.put("/finish_task", response_model=SeedTask)
+@router.put("/finish_task", response_model=SeedTask, responses=error_responses(409))
 async def finish_task(task_id: SeedId, user: CurrentUser, session: DbSession) -> Any:
     return seed_task(await service.finish_task(session, user, task_id))
 

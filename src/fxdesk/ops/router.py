@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fxdesk.db import Database
@@ -23,7 +23,7 @@ async def health() -> Response:
     return Response(_HEALTH_BODY, media_type="application/json")
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "A dependency is unavailable"}})
 async def ready(request: Request) -> Any:
     """Every dependency is reachable and the event path works: 200 when all of it does, else
     503 with each failing check saying why."""
@@ -49,6 +49,6 @@ async def ready(request: Request) -> Any:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

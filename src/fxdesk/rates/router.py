@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.db import DbSession, utcnow
-from fxdesk.errors import InvalidInput, NotFound
+from fxdesk.errors import InvalidInput, NotFound, error_responses
 from fxdesk.events.models import Lease
 from fxdesk.fields import CalendarDate
 from fxdesk.rates import service
@@ -43,7 +43,9 @@ from fxdesk.rates.schemas import (
     StatusOut,
 )
 
-router = APIRouter(tags=["rates"])
+router = APIRouter(tags=["rates"], responses=error_responses(401, 403, 422))
+# The reads answer 503 until a first CBR table is stored.
+_READ = error_responses(503)
 
 MAX_SERIES_DAYS = 366
 DEFAULT_SERIES_DAYS = 30
@@ -77,7 +79,12 @@ ATTEMPT_COLUMNS = (
 # Routes are tried in the order they are declared: the hot reads come first.
 
 
-@router.get("/convert", response_model=ConversionOut, openapi_extra=query_parameters(ConvertQuery))
+@router.get(
+    "/convert",
+    response_model=ConversionOut,
+    openapi_extra=query_parameters(ConvertQuery),
+    responses=error_responses(404, 503),
+)
 async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
     query_string: bytes = request.scope["query_string"]
@@ -87,14 +94,14 @@ async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response
     return etag_response(request, encoded)
 
 
-@router.get("/currencies", response_model=CurrenciesOut)
+@router.get("/currencies", response_model=CurrenciesOut, responses=_READ)
 async def currencies(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """Every currency CBR has published here, plus RUB."""
     snapshot = await rates.cache.current()
     return etag_response(request, rates.cache.currencies(snapshot))
 
 
-@router.get("/rates/latest", response_model=LatestOut)
+@router.get("/rates/latest", response_model=LatestOut, responses=_READ)
 async def latest(
     request: Request, user: CurrentUser, rates: Rates, base: Base = BASE_CODE
 ) -> Response:
@@ -104,7 +111,7 @@ async def latest(
     return etag_response(request, rates.cache.latest(snapshot, base.upper()))
 
 
-@router.get("/rates/series", response_model=SeriesOut)
+@router.get("/rates/series", response_model=SeriesOut, responses=_READ)
 async def series(
     request: Request,
     user: CurrentUser,
@@ -144,7 +151,7 @@ async def series(
     return etag_response(request, encode(payload))
 
 
-@router.get("/rates/status", response_model=StatusOut)
+@router.get("/rates/status", response_model=StatusOut, responses=_READ)
 async def status(user: CurrentUser, rates: Rates, session: DbSession) -> Any:
     """The last fetch attempts, their outcome and the next planned run."""
     attempts = await service.recent_fetches(session, 20)
@@ -164,7 +171,7 @@ async def status(user: CurrentUser, rates: Rates, session: DbSession) -> Any:
     }
 
 
-@router.post("/rates/refresh", response_model=RefreshOut)
+@router.post("/rates/refresh", response_model=RefreshOut, responses=error_responses(409, 502, 503))
 async def refresh(admin: AdminUser, rates: Rates) -> Any:
     """Run the fetch job now (admin); 409 while another instance fetches, 503 if CBR fails."""
     report = await rates.scheduler.run_once("manual")
@@ -199,7 +206,9 @@ async def create_manual(body: ManualRateIn, admin: AdminUser, session: DbSession
     return service.manual_payload(row)
 
 
-@router.patch("/rates/manual/{rate_id}", response_model=ManualRateOut)
+@router.patch(
+    "/rates/manual/{rate_id}", response_model=ManualRateOut, responses=error_responses(400, 404)
+)
 async def update_manual(
     rate_id: ManualId, body: ManualRatePatch, admin: AdminUser, session: DbSession
 ) -> Any:
@@ -207,7 +216,7 @@ async def update_manual(
     return service.manual_payload(row)
 
 
-@router.delete("/rates/manual/{rate_id}", status_code=204)
+@router.delete("/rates/manual/{rate_id}", status_code=204, responses=error_responses(404))
 async def delete_manual(rate_id: ManualId, admin: AdminUser, session: DbSession) -> Response:
     await service.delete_manual(session, admin, rate_id)
     return Response(status_code=204)
@@ -216,7 +225,7 @@ async def delete_manual(rate_id: ManualId, admin: AdminUser, session: DbSession)
 # --- as-of (after the fixed /rates/... paths, which it would otherwise swallow) -------------
 
 
-@router.get("/rates/{date}", response_model=AsOfOut)
+@router.get("/rates/{date}", response_model=AsOfOut, responses=error_responses(404, 503))
 async def as_of(
     request: Request,
     date: CalendarDate,

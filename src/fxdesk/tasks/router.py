@@ -11,14 +11,14 @@ from fastapi.responses import JSONResponse
 
 from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.db import DbSession
-from fxdesk.errors import InvalidInput
+from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.fields import Line, Timestamp
 from fxdesk.tasks import service
 from fxdesk.tasks.models import TaskStatus
 from fxdesk.tasks.schemas import HistoryEntry, TaskCreate, TaskOut, TaskPage, TaskSort, TaskUpdate
 from fxdesk.users.schemas import UserPublic
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 403, 422))
 
 TaskId = Annotated[int, Path(ge=1, le=2**62)]
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
@@ -63,12 +63,12 @@ async def list_tasks(
     return TaskPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.post("", status_code=201, response_model=TaskOut)
+@router.post("", status_code=201, response_model=TaskOut, responses=error_responses(404, 409))
 async def create_task(body: TaskCreate, user: CurrentUser, session: DbSession) -> Any:
     return _with_etag(await service.create_task(session, user, body), 201)
 
 
-@router.get("/{task_id}", response_model=TaskOut)
+@router.get("/{task_id}", response_model=TaskOut, responses=error_responses(404))
 async def get_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     return _with_etag(await service.get_task(session, user, task_id))
 
@@ -76,7 +76,10 @@ async def get_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> An
 @router.patch(
     "/{task_id}",
     response_model=TaskOut,
-    responses={412: {"description": "Stale version; body has `current`"}, 428: {}},
+    responses={
+        **error_responses(404, 409, 428),
+        412: {"description": "Stale version; body has `current`"},
+    },
 )
 async def update_task(
     task_id: TaskId,
@@ -97,28 +100,28 @@ async def update_task(
     return _with_etag(task)
 
 
-@router.delete("/{task_id}", response_model=TaskOut)
+@router.delete("/{task_id}", response_model=TaskOut, responses=error_responses(404))
 async def delete_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     """Soft delete (moderators and admins); restore brings it back."""
     return _with_etag(await service.delete_task(session, user, task_id))
 
 
-@router.post("/{task_id}/restore", response_model=TaskOut)
+@router.post("/{task_id}/restore", response_model=TaskOut, responses=error_responses(404, 409))
 async def restore_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     return _with_etag(await service.restore_task(session, user, task_id))
 
 
-@router.post("/{task_id}/finish", response_model=TaskOut)
+@router.post("/{task_id}/finish", response_model=TaskOut, responses=error_responses(404, 409))
 async def finish_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     return _with_etag(await service.finish_task(session, user, task_id))
 
 
-@router.post("/{task_id}/reopen", response_model=TaskOut)
+@router.post("/{task_id}/reopen", response_model=TaskOut, responses=error_responses(404, 409))
 async def reopen_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     return _with_etag(await service.reopen_task(session, user, task_id))
 
 
-@router.get("/{task_id}/history", response_model=list[HistoryEntry])
+@router.get("/{task_id}/history", response_model=list[HistoryEntry], responses=error_responses(404))
 async def task_history(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
     rows = await service.history(session, user, task_id)
     return [

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query
 
 from fxdesk.auth.dependencies import AdminUser
 from fxdesk.db import DbSession
+from fxdesk.errors import error_responses
 from fxdesk.users import service
 from fxdesk.users.schemas import UserOut, UserPage, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 403, 422))
 
 
 @router.get("", response_model=UserPage)
@@ -27,7 +28,7 @@ async def list_users(
     )
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+@router.patch("/{user_id}", response_model=UserOut, responses=error_responses(400, 404))
 async def update_user(
     user_id: Annotated[int, Path(ge=1, le=2**62)],
     change: UserUpdate,
