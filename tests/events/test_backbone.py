@@ -239,7 +239,14 @@ async def test_a_deleted_stream_consumer_is_recreated_and_nothing_is_missed(
             with pytest.raises(TimeoutError):
                 await next_event(ws, timeout=0.5)  # and nothing twice
         assert await _metric(host, "fxdesk_event_consumer_recoveries_total") > recoveries
-        ready = await httpx.AsyncClient(base_url=f"http://{host}").get("/ready")
+        # held at 503 ("recovering from: ...") for a second after the recovery, then ready
+        async with httpx.AsyncClient(base_url=f"http://{host}") as probe:
+            for _ in range(100):
+                ready = await probe.get("/ready")
+                if ready.status_code == 200:
+                    break
+                assert ready.json()["checks"]["events"].startswith("recovering from: ")
+                await asyncio.sleep(0.05)
         assert ready.status_code == 200 and ready.json()["checks"]["events"] == "ok"
 
 
