@@ -41,17 +41,22 @@ def credential_from(authorization: str | None, cookies: dict[str, str]) -> Crede
     return None
 
 
+async def _session_user(
+    users: UserLookup, session_id: str, user_id: int, version: int
+) -> User | None:
+    """The user of live session `session_id` if it is still `user_id`'s, active, at `version`."""
+    user = await users.for_session(session_id)
+    if user is None or user.id != user_id or not user.is_active or user.token_version != version:
+        return None
+    return user
+
+
 async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -> Authenticated:
     """The live session a token names, with its user as the database knows them now;
     NotAuthenticated for a bad or expired token, an ended session or an inactive account."""
     claims = codec.decode(token)
-    user = await users.for_session(claims.session_id)
-    if (
-        user is None
-        or user.id != claims.user_id
-        or not user.is_active
-        or user.token_version != claims.version
-    ):
+    user = await _session_user(users, claims.session_id, claims.user_id, claims.version)
+    if user is None:
         raise NotAuthenticated("Invalid or expired session")
     users.seen(claims.session_id)
     return Authenticated(user, claims.session_id, claims.expires_at)
@@ -60,10 +65,7 @@ async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -
 async def session_alive(users: UserLookup, auth: Authenticated) -> User | None:
     """`auth`'s user now, or None once its session has ended or its account was deactivated
     (what a long-lived socket checks before acting for its user)."""
-    user = await users.for_session(auth.session_id)
-    if user is None or not user.is_active or user.token_version != auth.user.token_version:
-        return None
-    return user
+    return await _session_user(users, auth.session_id, auth.user.id, auth.user.token_version)
 
 
 async def get_current_user(request: Request) -> User:
