@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         relay = OutboxRelay(database, broker, app.state.instance_id, settings.relay_sweep_seconds)
         app.state.relay = relay
         await relay.start()
-        app.state.user_lookup.start()
+        app.state.user_lookup.start(events)
         if settings.is_production and settings.public_url is None:
             log.warning(
                 "public_url_unset",

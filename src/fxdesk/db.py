@@ -116,8 +116,10 @@ class Database:
         # is fairer and far faster than letting them collide on the busy handler, whose
         # sleeps grow to 100 ms; other processes still wait on the busy timeout.
         self._write_turn = asyncio.Lock() if self.is_sqlite else None
-        # Called after a commit that wrote outbox rows: wakes the relay with no polling delay.
-        self.outbox_listeners: list[Callable[[], None]] = []
+        # Called after a commit that wrote outbox rows, with the channels of its events: wakes
+        # the relay with no polling delay, and lets this instance's caches drop what the
+        # commit changed before its response goes out (other instances hear the events).
+        self.outbox_listeners: list[Callable[[frozenset[str]], None]] = []
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -137,10 +139,11 @@ class Database:
                 if session.in_transaction():
                     await session.rollback()
                 raise
-            outbox_touched = session.info.pop("fxdesk_outbox_touched", False)
-        if outbox_touched:
+            channels = session.info.pop("fxdesk_outbox_channels", None)
+        if channels:
+            committed = frozenset(channels)
             for listener in self.outbox_listeners:
-                listener()
+                listener(committed)
 
     async def migrate(self) -> None:
         """Upgrade to head; instances starting together take turns.

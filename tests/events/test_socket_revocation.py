@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from fxdesk.auth.models import UserSession
 from fxdesk.chat.models import ChatMessage
 from fxdesk.events.nats_server import EmbeddedNats
+from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
 from tests.conftest import PASSWORD, make_settings, purge_stream
@@ -220,3 +221,92 @@ async def test_a_socket_cannot_chat_once_its_session_has_ended(two: Any) -> None
     async with app_a.state.database.session() as session:
         stored = await session.scalar(select(func.count()).select_from(ChatMessage))
     assert stored == 0
+
+
+# --- REST across instances: a write checks the database, a read trusts a view at most 1 s old
+
+
+async def _status(client: httpx.AsyncClient, method: str = "GET") -> int:
+    if method == "GET":
+        return (await client.get("/api/v1/auth/me")).status_code
+    return (await client.post("/api/v1/chat/messages", json={"text": "still me?"})).status_code
+
+
+async def _refused_within(client: httpx.AsyncClient, limit: float) -> float:
+    """Seconds until a GET with `client`'s token gets 401 (fails after `limit`)."""
+    started = time.monotonic()
+    while (await _status(client)) != 401:
+        assert time.monotonic() - started < limit, "the ended session was still let through"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+async def test_logout_is_refused_at_once_here_and_within_the_events_elsewhere(two: Any) -> None:
+    app_a, host_a, _app_b, host_b = two
+    alice = await _user(app_a, "alice")
+    token = await token_for(app_a, alice)
+    async with _api(host_a, token) as on_a, _api(host_b, token) as on_b:
+        assert await _status(on_a) == 200
+        assert await _status(on_b) == 200  # instance b now knows the session
+        assert (await on_a.post("/api/v1/auth/logout")).status_code == 200
+        assert await _status(on_a) == 401  # the instance that ended it: the very next request
+        assert await _status(on_b, "POST") == 401  # a write anywhere reads the database
+        # a read on b: as soon as the session_ended event arrives, well before the view's
+        # age bound would have made it read again
+        assert await _refused_within(on_b, limit=MAX_AGE_SECONDS / 2) < MAX_AGE_SECONDS / 2
+    async with app_a.state.database.session() as session:
+        stored = await session.scalar(select(func.count()).select_from(ChatMessage))
+    assert stored == 0
+
+
+async def test_a_session_ended_without_an_event_is_refused_within_the_bound(two: Any) -> None:
+    """Even if no event ever told an instance, it reads the session again after at most
+    MAX_AGE_SECONDS; a write is refused at once."""
+    app_a, _host_a, app_b, host_b = two
+    alice = await _user(app_a, "alice")
+    token = await token_for(app_a, alice)
+    async with _api(host_b, token) as on_b:
+        assert await _status(on_b) == 200
+        async with app_a.state.database.session() as session:
+            await session.execute(
+                update(UserSession)
+                .where(UserSession.user_id == alice.id)
+                .values(ended_at=datetime.now(UTC))
+            )
+        assert await _status(on_b, "POST") == 401
+        waited = await _refused_within(on_b, limit=MAX_AGE_SECONDS + 0.5)
+        assert waited <= MAX_AGE_SECONDS + 0.5
+
+
+async def test_while_the_event_path_is_down_every_read_checks_the_database(two: Any) -> None:
+    app_a, _host_a, app_b, host_b = two
+    alice = await _user(app_a, "alice")
+    token = await token_for(app_a, alice)
+    async with _api(host_b, token) as on_b:
+        assert await _status(on_b) == 200
+        app_b.state.events.problem = "the stream consumer delivered nothing for 9 s"
+        try:
+            async with app_a.state.database.session() as session:
+                await session.execute(
+                    update(UserSession)
+                    .where(UserSession.user_id == alice.id)
+                    .values(ended_at=datetime.now(UTC))
+                )
+            assert await _status(on_b) == 401
+        finally:
+            app_b.state.events.problem = None
+
+
+async def test_a_role_change_reaches_reads_on_another_instance(two: Any) -> None:
+    app_a, host_a, _app_b, host_b = two
+    admin = await _user(app_a, "root", Role.admin)
+    bob = await _user(app_a, "bob")
+    admin_token, bob_token = await token_for(app_a, admin), await token_for(app_a, bob)
+    async with _api(host_a, admin_token) as as_admin, _api(host_b, bob_token) as as_bob:
+        assert (await as_bob.get("/api/v1/auth/me")).json()["role"] == "user"
+        changed = await as_admin.patch(f"/api/v1/users/{bob.id}", json={"role": "moderator"})
+        assert changed.status_code == 200, changed.text
+        started = time.monotonic()
+        while (await as_bob.get("/api/v1/auth/me")).json().get("role") != "moderator":
+            assert time.monotonic() - started < CLOSE_WITHIN
+            await asyncio.sleep(0.01)

@@ -42,20 +42,25 @@ def credential_from(authorization: str | None, cookies: dict[str, str]) -> Crede
 
 
 async def _session_user(
-    users: UserLookup, session_id: str, user_id: int, version: int
+    users: UserLookup, session_id: str, user_id: int, version: int, *, fresh: bool
 ) -> User | None:
-    """The user of live session `session_id` if it is still `user_id`'s, active, at `version`."""
-    user = await users.for_session(session_id)
+    """The user of live session `session_id` if it is still `user_id`'s, active, at `version`
+    (`fresh`: as the database says now, not as this instance remembers it; see UserLookup)."""
+    user = await users.for_session(session_id, fresh=fresh)
     if user is None or user.id != user_id or not user.is_active or user.token_version != version:
         return None
     return user
 
 
-async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -> Authenticated:
-    """The live session a token names, with its user as the database knows them now;
-    NotAuthenticated for a bad or expired token, an ended session or an inactive account."""
+async def authenticate_token(
+    users: UserLookup, codec: TokenCodec, token: str, *, fresh: bool = True
+) -> Authenticated:
+    """The live session a token names, with its user; NotAuthenticated for a bad or expired
+    token, an ended session or an inactive account. Only a read may pass `fresh=False`."""
     claims = codec.decode(token)
-    user = await _session_user(users, claims.session_id, claims.user_id, claims.version)
+    user = await _session_user(
+        users, claims.session_id, claims.user_id, claims.version, fresh=fresh
+    )
     if user is None:
         raise NotAuthenticated("Invalid or expired session")
     users.seen(claims.session_id)
@@ -65,11 +70,14 @@ async def authenticate_token(users: UserLookup, codec: TokenCodec, token: str) -
 async def session_alive(users: UserLookup, auth: Authenticated) -> User | None:
     """`auth`'s user now, or None once its session has ended or its account was deactivated
     (what a long-lived socket checks before acting for its user)."""
-    return await _session_user(users, auth.session_id, auth.user.id, auth.user.token_version)
+    return await _session_user(
+        users, auth.session_id, auth.user.id, auth.user.token_version, fresh=True
+    )
 
 
 async def get_current_user(request: Request) -> User:
-    """The account behind the request's cookie or Bearer token, read from the database now."""
+    """The account behind the request's cookie or Bearer token: for a write as the database
+    says now, for a read as this instance knows it (at most a second old; see UserLookup)."""
     credential = credential_from(request.headers.get("authorization"), request.cookies)
     if credential is None:
         raise NotAuthenticated()
@@ -81,7 +89,10 @@ async def get_current_user(request: Request) -> User:
     ):
         refuse_cross_site(request)
     auth = await authenticate_token(
-        request.app.state.user_lookup, request.app.state.tokens, credential.token
+        request.app.state.user_lookup,
+        request.app.state.tokens,
+        credential.token,
+        fresh=request.method not in SAFE_METHODS,
     )
     request.state.auth = auth
     return auth.user

@@ -14,7 +14,7 @@ from fxdesk.events.models import OutboxEvent
 from fxdesk.events.schemas import SUBJECTS, EventType
 from fxdesk.users.models import User
 
-OUTBOX_TOUCHED = "fxdesk_outbox_touched"
+OUTBOX_CHANNELS = "fxdesk_outbox_channels"  # session.info: the channels of its new events
 
 
 def _default(value: Any) -> Any:
@@ -46,7 +46,7 @@ async def add_event(
     )
     session.add(row)
     await session.flush()
-    session.info[OUTBOX_TOUCHED] = True
+    session.info.setdefault(OUTBOX_CHANNELS, set()).add(event_type.channel)
     return row
 
 

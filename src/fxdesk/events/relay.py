@@ -63,7 +63,7 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
-    def _on_commit(self) -> None:
+    def _on_commit(self, _channels: frozenset[str]) -> None:
         self._committed = True
         self._wake.set()
 

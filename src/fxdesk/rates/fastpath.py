@@ -35,7 +35,9 @@ async def _signed_in(request: Request) -> User | None:
         return None
     state = request.app.state
     try:
-        auth = await authenticate_token(state.user_lookup, state.tokens, credential.token)
+        auth = await authenticate_token(
+            state.user_lookup, state.tokens, credential.token, fresh=False
+        )
         return auth.user
     except AppError:
         return None

@@ -1,136 +1,135 @@
-"""The per-request session check's read: one indexed join, without the ORM session machinery.
+"""The per-request session check: one indexed join, and what every instance remembers of it.
 
-Every authenticated request loads its session and its user in one read: the session must not
-have ended, and the role and the token version must be the ones in the database now. Through an
-AsyncSession that costs about a millisecond of SQLAlchemy work, and any hop to a database thread
-costs more than the read itself: on SQLite this is one primary-key lookup on a read-only
-connection of its own, done in the loop thread. It takes about 15 µs (less than encoding a
-response body), and in WAL mode a reader never waits for a writer. The result is a detached
-`User`: services use its id, name and role; what changes a user loads it in the request's own
-session.
+Every authenticated request needs its session and its user: the session must not have ended,
+and the role and the token version must be the ones in the database now. The read is one join
+(`user_sessions` to `users` by the session's primary key). A round trip to the database costs
+far more than the rest of a small request, so each instance keeps what it last read of a
+session, and forgets it:
+- at once, when this instance commits a session end or an access change (before the response
+  that reports it goes out): a logout is refused on its instance with the next request;
+- as soon as the events of such a change reach this instance from another one (milliseconds,
+  on the `access` channel every instance consumes);
+- after `MAX_AGE_SECONDS` in any case, and at once while the event path is down or recovering
+  (then every request reads the database): no instance lets a read through for an ended
+  session, a deactivated account or an old role for longer than that, the bound sockets have.
+What changes anything reads afresh (`fresh=True`): a write request, a socket's handshake and
+every action a socket takes for its user; a write costs a transaction anyway.
+A read that was under way when something was forgotten is used for its request but not kept.
 
-Building that `User` costs more than the read (SQLAlchemy's instrumented constructor, about
-40 µs), so the last one built per account is reused while its row reads the same: the row is
-still read on every request, a changed role, version or state takes effect at once, and the
-instance is shared between requests, so it must be treated as read-only (it always was).
+What a request gets is a detached `User`: services use its id, name and role; what changes a
+user loads it in the request's own session. The same instance answers the requests of one
+session while it is remembered, so it must be treated as read-only (it always was).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
 from fxdesk.auth.models import UserSession
 from fxdesk.db import Database
+from fxdesk.events.consumer import EventConsumer
+from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
 from fxdesk.tasking import stop_task
-from fxdesk.users.models import Role, User
+from fxdesk.users.models import User
 
-_COLUMNS = (
-    "id",
-    "username",
-    "username_key",
-    "password_hash",
-    "role",
-    "is_active",
-    "token_version",
-    "created_at",
-    "updated_at",
-    "last_login_at",
-)
-_SQL = (
-    f"SELECT {', '.join('u.' + name for name in _COLUMNS)} "  # noqa: S608  (fixed columns)
-    "FROM user_sessions s JOIN users u ON u.id = s.user_id "
-    "WHERE s.id = ? AND s.ended_at IS NULL"
-)
 SEEN_EVERY_SECONDS = 60.0  # how stale a session's `last_seen_at` may get
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-
-
-def _user(row: Any) -> User:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    return User(
-        id=values["id"],
-        username=values["username"],
-        username_key=values["username_key"],
-        password_hash=values["password_hash"],
-        role=Role(values["role"]),
-        is_active=bool(values["is_active"]),
-        token_version=int(values["token_version"]),
-        created_at=_when(values["created_at"]),
-        updated_at=_when(values["updated_at"]),
-        last_login_at=_when(values["last_login_at"]),
-    )
-
+MAX_AGE_SECONDS = 1.0  # how long a session read is used without reading it again
+KEEP = 4096  # sessions remembered (then all are forgotten at once; rare)
 
 log = get_logger("fxdesk.users.lookup")
 
-KEEP_BUILT = 4096  # accounts whose last built User is kept
+
+def _retrieved(future: asyncio.Future[User | None]) -> None:
+    """Mark a shared read's failure as seen: its waiters may all have gone."""
+    if not future.cancelled():
+        future.exception()
 
 
 class UserLookup:
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._conn: sqlite3.Connection | None = None
-        self._built: dict[int, tuple[tuple[Any, ...], User]] = {}
+        # session id -> (its user, when it was read, as time.monotonic())
+        self._known: dict[str, tuple[User, float]] = {}
+        self._generation = 0  # bumped whenever everything is forgotten
+        self._reading: dict[str, tuple[int, asyncio.Future[User | None]]] = {}
+        self._events: EventConsumer | None = None
         # session id -> when this process last recorded it as seen; the new ones wait in
         # `_unsaved` for `save_seen`, so a request never writes.
         self._seen: dict[str, float] = {}
         self._unsaved: dict[str, datetime] = {}
         self._saver: asyncio.Task[None] | None = None
 
-    def _from_row(self, row: tuple[Any, ...]) -> User:
-        user_id = row[0]
-        kept = self._built.get(user_id)
-        if kept is not None and kept[0] == row:
-            return kept[1]
-        user = _user(row)
-        if len(self._built) >= KEEP_BUILT:
-            self._built.clear()
-        self._built[user_id] = (row, user)
+    def forget(self) -> None:
+        """Forget every session read (a session ended or someone's access changed)."""
+        self._generation += 1
+        self._known.clear()
+
+    def _on_commit(self, channels: frozenset[str]) -> None:
+        if Channel.access in channels:
+            self.forget()
+
+    def _on_event(self, _seq: int, channel: Channel, _text: str) -> None:
+        if channel is Channel.access:
+            self.forget()
+
+    async def for_session(self, session_id: str, *, fresh: bool = False) -> User | None:
+        """The user of a session that has not ended, or None; `fresh` reads the database even
+        when this instance remembers the session."""
+        now = time.monotonic()
+        known = None if fresh else self._known.get(session_id)
+        if (
+            known is not None
+            and now - known[1] < MAX_AGE_SECONDS
+            and self._events is not None
+            and self._events.readiness() is None
+        ):
+            return known[0]
+        generation = self._generation
+        if fresh:
+            user = await self._read(session_id)
+        else:
+            # The requests that miss together share one read (the view may be a second old
+            # anyway), unless something was forgotten since it started.
+            reading = self._reading.get(session_id)
+            if reading is None or reading[0] != generation or reading[1].done():
+                reading = (generation, asyncio.ensure_future(self._read(session_id)))
+                reading[1].add_done_callback(_retrieved)
+                self._reading[session_id] = reading
+            try:
+                user = await asyncio.shield(reading[1])
+            finally:
+                if self._reading.get(session_id) is reading and reading[1].done():
+                    del self._reading[session_id]
+        if user is not None and generation == self._generation:
+            if len(self._known) >= KEEP:
+                self._known.clear()
+            self._known[session_id] = (user, now)
         return user
 
-    def _sqlite(self) -> sqlite3.Connection:
-        if self._conn is None:
-            path = self.database.engine.url.database or ""
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA query_only=ON")
-            conn.execute("PRAGMA busy_timeout=1000")
-            self._conn = conn
-        return self._conn
-
-    async def for_session(self, session_id: str) -> User | None:
-        """The user of a session that has not ended, or None."""
-        if self.database.is_sqlite:
-            row = self._sqlite().execute(_SQL, (session_id,)).fetchone()
-            return self._from_row(row) if row is not None else None
-        async with self.database.engine.connect() as connection:
-            columns = [getattr(User, name) for name in _COLUMNS]
-            query = (
-                select(*columns)
-                .join(UserSession, UserSession.user_id == User.id)
-                .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
-            )
-            row = (await connection.execute(query)).first()
-        return self._from_row(tuple(row)) if row is not None else None
+    async def _read(self, session_id: str) -> User | None:
+        query = (
+            select(User)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
+        )
+        async with self.database.session(write=False) as session:
+            user = (await session.execute(query)).scalar_one_or_none()
+            if user is not None:
+                session.expunge(user)
+        return user
 
     def seen(self, session_id: str) -> None:
         """Note a request of this session; stored by the next `save_seen`, once a minute."""
         now = time.time()
         if now - self._seen.get(session_id, 0.0) < SEEN_EVERY_SECONDS:
             return
-        if len(self._seen) >= KEEP_BUILT:
+        if len(self._seen) >= KEEP:
             self._seen.clear()
         self._seen[session_id] = now
         self._unsaved[session_id] = datetime.fromtimestamp(now, UTC)
@@ -150,8 +149,12 @@ class UserLookup:
                 statement, [{"sid": sid, "seen": seen} for sid, seen in batch.items()]
             )
 
-    def start(self, every: float = SEEN_EVERY_SECONDS / 2) -> None:
-        """Save the noted `last_seen_at` values every `every` seconds until `close`."""
+    def start(self, events: EventConsumer, every: float = SEEN_EVERY_SECONDS / 2) -> None:
+        """Remember session reads while `events` is live; save the noted `last_seen_at`
+        values every `every` seconds until `close`."""
+        self._events = events
+        events.listeners.append(self._on_event)
+        self.database.outbox_listeners.append(self._on_commit)
 
         async def save_forever() -> None:
             while True:
@@ -164,10 +167,11 @@ class UserLookup:
         self._saver = asyncio.get_running_loop().create_task(save_forever())
 
     async def close(self) -> None:
+        if self._on_commit in self.database.outbox_listeners:
+            self.database.outbox_listeners.remove(self._on_commit)
+        self._events = None
+        self.forget()
         await stop_task(self._saver)
         self._saver = None
         with contextlib.suppress(Exception):
             await self.save_seen()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
