@@ -1,5 +1,9 @@
 """Requests/s of GET /health and of an authenticated GET /api/v1/auth/me, in one run.
 
+The two are measured in alternating one-second rounds, so a machine that gets slower or faster
+during the run (a shared VM) weighs on both alike; the ratio printed is the median of the
+rounds' ratios, beside the totals.
+
     make bench                                  # spawns a server with its own data dir
     .venv/bin/python bench/http_throughput.py --url http://127.0.0.1:8000 \
         --username alice --password '...'       # against a server you run
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import sys
 from pathlib import Path
 
@@ -28,19 +33,39 @@ def _line(name: str, result: LoadResult) -> str:
     )
 
 
+def _merge(total: LoadResult, part: LoadResult) -> None:
+    total.requests += part.requests
+    total.errors += part.errors
+    total.seconds += part.seconds
+    total.latencies.extend(part.latencies)
+    for status, count in part.statuses.items():
+        total.statuses[status] = total.statuses.get(status, 0) + count
+
+
 async def measure(base: str, cookie: str, connections: int, seconds: float) -> None:
     await run_load(f"{base}/health", connections=connections, seconds=1)  # warm-up
-    health = await run_load(f"{base}/health", connections=connections, seconds=seconds)
-    me = await run_load(
-        f"{base}/api/v1/auth/me",
-        connections=connections,
-        seconds=seconds,
-        headers={"Cookie": cookie},
+    health, me, ratios = LoadResult(), LoadResult(), []
+    for _ in range(max(1, round(seconds))):
+        health_round = await run_load(f"{base}/health", connections=connections, seconds=1)
+        me_round = await run_load(
+            f"{base}/api/v1/auth/me",
+            connections=connections,
+            seconds=1,
+            headers={"Cookie": cookie},
+        )
+        ratios.append(me_round.rate / health_round.rate)
+        _merge(health, health_round)
+        _merge(me, me_round)
+    print(
+        f"connections={connections}, {len(ratios)} alternating 1 s rounds per endpoint, "
+        "one server worker"
     )
-    print(f"connections={connections} duration={seconds}s per endpoint, one server worker")
     print(_line("GET /health", health))
     print(_line("GET /api/v1/auth/me", me))
-    print(f"ratio auth/me : health = {me.rate / health.rate:.2f}")
+    print(
+        f"ratio auth/me : health = {statistics.median(ratios):.2f} (median of rounds; "
+        f"totals {me.rate / health.rate:.2f}, rounds {min(ratios):.2f}-{max(ratios):.2f})"
+    )
     if me.errors or health.errors:
         raise SystemExit("errors during the run: " + str({**health.statuses, **me.statuses}))
 
