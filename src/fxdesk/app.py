@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,11 +32,11 @@ from fxdesk.logging import configure_logging, get_logger
 from fxdesk.ops.limits import BodyLimitMiddleware
 from fxdesk.ops.middleware import RequestContextMiddleware
 from fxdesk.ops.router import router as ops_router
-from fxdesk.rates.fastpath import FAST_READS
 from fxdesk.rates.router import router as rates_router
 from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.router import live
+from fxdesk.serving import settle_garbage_collector
 from fxdesk.tasks.router import router as tasks_router
 from fxdesk.users.lookup import UserLookup
 from fxdesk.users.models import User
@@ -84,7 +83,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 "public_url_unset",
                 hint="set FXDESK_PUBLIC_URL: browsers are only trusted from the listening address",
             )
-        _settle_garbage_collector()
         log.info("started", database=database.engine.url.render_as_string(hide_password=True))
         try:
             yield
@@ -169,29 +167,25 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             "/ws/rates": seed_rates_socket,
             "/tasks/general_chat": general_chat,
         },
-        reads=FAST_READS,  # answered from memory before routing when they can be
         hosts=TrustedHosts(settings),
         hsts=settings.cookie_secure,  # Secure cookies mean HTTPS: browsers should only use it
     )
     return app
 
 
-def _settle_garbage_collector() -> None:
-    """Keep the cyclic GC from pausing live delivery.
-
-    A full collection walks every tracked object: with a few thousand sockets open it took
-    150-250 ms here, a stall every client feels at once. What start-up built lives as long as
-    the process, so it is frozen out of the collector; and since nearly everything a request or
-    an event allocates dies young (freed by reference counting), collections of the young
-    generations may run less often and full ones much less often.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 1_000)
-
-
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory fxdesk.app:app_factory`."""
+    """Entry point of `fxdesk serve` (and `uvicorn --factory fxdesk.app:app_factory`): the
+    app, with the serving process tuned once it has started (see fxdesk.serving)."""
     settings = Settings()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def tuned(app: FastAPI) -> AsyncIterator[None]:
+        async with started(app):
+            settle_garbage_collector()
+            yield
+
+    app.router.lifespan_context = tuned
+    return app

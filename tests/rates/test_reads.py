@@ -17,9 +17,7 @@ from sqlalchemy import update
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates import converter
-from fxdesk.rates.cache import RatesCache
-from fxdesk.rates.fastpath import FAST_READS
+from fxdesk.rates import cache, converter
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
 from tests.conftest import ClientFactory, DbTemplate, UserFactory, sign_in
@@ -350,47 +348,47 @@ async def test_apilayer_failures_are_502_or_503(
         assert "APILayer" in json.loads(response.content)["detail"]
 
 
-# --- the hot reads answered before routing (rates/fastpath.py) ---------------------------
+# --- the hot reads: ordinary routes answered from what they remember -----------------------
 
 CONVERT = "/api/v1/convert?from=USD&to=EUR&amount=1234.56"
 LATEST = "/api/v1/rates/latest"
 
 
-def _routing_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From here on, a request that reaches the routes' own work fails loudly."""
+def _computing_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, a request that computes its answer again fails loudly."""
 
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("answered by the route, not the fast path")
+        raise AssertionError("computed again, not remembered")
 
     monkeypatch.setattr(converter, "conversion_payload", refuse)
-    monkeypatch.setattr(RatesCache, "latest", refuse)
+    monkeypatch.setattr(cache, "table_payload", refuse)
 
 
 @pytest.mark.parametrize("path", [CONVERT, LATEST])
-async def test_the_fast_path_answers_with_the_routes_bytes(
+async def test_a_repeated_read_is_answered_with_the_same_bytes_without_computing(
     path: str, app: Any, loaded: FakeCbr, user_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = await user_client.get(path)
-    snapshot = app.state.rates.cache.snapshot
-    snapshot.memo.clear()
-    snapshot.conversions.clear()
-    with monkeypatch.context() as off:
-        off.delitem(FAST_READS, path.split("?")[0])
-        routed = await user_client.get(path)  # the FastAPI route; it remembers the answer
-    assert fast.status_code == routed.status_code == 200
-    assert fast.content == routed.content
-    _routing_disabled(monkeypatch)
+    first = await user_client.get(path)
+    assert first.status_code == 200
+    _computing_disabled(monkeypatch)
     remembered = await user_client.get(path)
-    assert remembered.status_code == 200 and remembered.content == routed.content
+    assert remembered.status_code == 200 and remembered.content == first.content
     for header in ("etag", "cache-control", "content-type", "x-request-id", "x-frame-options"):
         assert header in remembered.headers, header
         if header != "x-request-id":
-            assert remembered.headers[header] == routed.headers[header] == fast.headers[header]
-    again = await user_client.get(path, headers={"If-None-Match": routed.headers["etag"]})
+            assert remembered.headers[header] == first.headers[header]
+    again = await user_client.get(path, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 
 
-async def test_the_fast_path_checks_the_session_like_the_route(
+async def test_the_fast_path_is_gone() -> None:
+    """One pipeline: no read is answered before routing any more."""
+    import importlib.util
+
+    assert importlib.util.find_spec("fxdesk.rates.fastpath") is None
+
+
+async def test_the_hot_reads_check_the_session(
     app: Any,
     loaded: FakeCbr,
     user_client: Any,
@@ -405,14 +403,14 @@ async def test_the_fast_path_checks_the_session_like_the_route(
     await sign_in(app, client, user)
     for path in (CONVERT, LATEST):
         assert (await client.get(path)).status_code == 200
-        # No session, a forged one: the route answers, with its 401.
+        # No session, a forged one: 401.
         anonymous = await make_client().get(path)
         assert anonymous.status_code == 401
         forged = await make_client().get(path, headers={"Authorization": "Bearer x.y.z"})
         assert forged.status_code == 401
     never_asked = await make_client().get("/api/v1/convert?from=USD&to=EUR&amount=777")
     assert never_asked.status_code == 401
-    # Revoked behind the event path's back (no event): refused on the fast path too, once the
+    # Revoked behind the event path's back (no event): refused once the
     # instance's view of the session is MAX_AGE_SECONDS old at the latest.
     async with app.state.database.session() as session:
         await session.execute(

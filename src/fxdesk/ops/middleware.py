@@ -1,5 +1,5 @@
 """Pure-ASGI middleware: trusted hosts, request id, one access line, metrics and security headers
-per request; WebSocket endpoints dispatched by path."""
+per request; WebSocket endpoints dispatched by path. Every HTTP request goes on to the router."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -49,13 +48,11 @@ def _incoming_request_id(scope: Scope) -> str:
 
 
 SocketEndpoint = Callable[[WebSocket], Awaitable[None]]
-# A read answered before routing when it can be; None sends the request on to the router.
-FastRead = Callable[[Request], Awaitable[Response | None]]
 
 
 class RequestContextMiddleware:
     """Binds the request id, writes the access line and metrics; serves `sockets` (path ->
-    endpoint) itself, offers GETs of `reads` paths to their fast read, passes the rest on.
+    endpoint) itself and passes every other request on.
 
     With `hosts`, a request or handshake whose Host header it does not allow is refused first
     (400); with `hsts`, every response carries Strict-Transport-Security.
@@ -65,13 +62,11 @@ class RequestContextMiddleware:
         self,
         app: ASGIApp,
         sockets: Mapping[str, SocketEndpoint] | None = None,
-        reads: Mapping[str, FastRead] | None = None,
         hosts: TrustedHosts | None = None,
         hsts: bool = False,
     ) -> None:
         self.app = app
         self.sockets = dict(sockets or {})
-        self.reads = reads if reads is not None else {}  # not copied: tests may switch one off
         self.hosts = hosts
         self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
@@ -110,18 +105,12 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        answered = False
         try:
-            read = self.reads.get(scope["path"]) if scope["method"] == "GET" else None
             if host_refused:
-                response: Response | None = JSONResponse({"detail": INVALID_HOST}, 400)
+                refusal = JSONResponse({"detail": INVALID_HOST}, 400)
+                await refusal(scope, receive, send_with_headers)
             else:
-                response = None if read is None else await read(Request(scope, receive))
-            if response is None:
                 await self.app(scope, receive, send_with_headers)
-            else:
-                answered = True
-                await response(scope, receive, send_with_headers)
         except Exception as exc:
             # Answered here, not re-raised: Starlette's outer error middleware would hand it on
             # to the server, which logs the whole traceback a second time.
@@ -130,7 +119,7 @@ class RequestContextMiddleware:
                 await error(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route_path = scope["path"] if answered and not host_refused else route_template(scope)
+            route_path = route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route_path, str(status)).inc()
             HTTP_LATENCY.labels(method, route_path).observe(elapsed)

@@ -338,10 +338,6 @@ class RatesCache:
         items = sorted([*snapshot.currencies.values(), rub], key=lambda c: c.code)
         return self._remember(snapshot, key, encode(currencies_payload(items)))
 
-    def encoded_latest(self, snapshot: Snapshot, base: str) -> Encoded | None:
-        """`latest(snapshot, base)` if it is already encoded, else None."""
-        return snapshot.memo.get(("latest", self.today(), base))
-
     def encoded_conversion(self, snapshot: Snapshot, query: bytes) -> Encoded | None:
         """The answer to a /convert query string already asked with today's table, if any."""
         return snapshot.conversions.get((self.today(), query))
