@@ -14,6 +14,7 @@ from fxdesk.auth.ratelimit import LoginLimiter, SlidingWindowCounter
 from fxdesk.auth.router import router as auth_router
 from fxdesk.auth.service import AccountService
 from fxdesk.auth.tokens import TokenCodec
+from fxdesk.caching import Pages
 from fxdesk.chat.router import router as chat_router
 from fxdesk.chat.service import post_message
 from fxdesk.compat.auth import router as seed_auth_router
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.relay = relay
         await relay.start()
         app.state.user_lookup.start(events)
+        app.state.pages.follow(database, events)
         if settings.is_production and settings.public_url is None:
             log.warning(
                 "public_url_unset",
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             yield
         finally:
             await hub.close_all(code=1001, reason="server shutting down")
+            app.state.pages.unfollow()
             await rates.stop()  # before the relay, so it still publishes the last run's events
             await relay.stop()
             await events.stop()
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         max_overflow=settings.database_max_overflow,
     )
     app.state.user_lookup = UserLookup(app.state.database)
+    app.state.pages = Pages()  # the read routes' answers (fxdesk.caching)
     app.state.tokens = TokenCodec(
         settings.jwt_secret, settings.jwt_audience, settings.session_lifetime_seconds
     )

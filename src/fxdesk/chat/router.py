@@ -7,23 +7,33 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.caching import PageCache, etag_response
 from fxdesk.chat import service
 from fxdesk.chat.schemas import MessageIn, MessageOut, MessagePage
-from fxdesk.db import DbSession
+from fxdesk.db import DatabaseDep, DbSession
 from fxdesk.errors import error_responses
+from fxdesk.events.schemas import Channel
 
 router = APIRouter(prefix="/chat", tags=["chat"], responses=error_responses(401, 403, 422))
 
 
 @router.get("/messages", response_model=MessagePage)
 async def chat_history(
+    request: Request,
     user: CurrentUser,
-    session: DbSession,
+    database: DatabaseDep,
+    pages: PageCache,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    items, has_more = await service.history(session, before, limit)
-    return MessagePage(items=items, has_more=has_more)
+    """Newest first; remembered until the next chat event (see fxdesk.caching)."""
+
+    async def build() -> MessagePage:
+        async with database.session(write=False) as session:
+            items, has_more = await service.history(session, before, limit)
+        return MessagePage(items=items, has_more=has_more)
+
+    return etag_response(request, await pages.page(Channel.chat, (before, limit), build))
 
 
 @router.post(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, WebSocket
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from fastapi import APIRouter, Query, Request, Response, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, TypeAdapter
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
-from fxdesk.db import DbSession
+from fxdesk.caching import PageCache, Pages, etag_response
+from fxdesk.db import Database, DatabaseDep, DbSession
 from fxdesk.errors import error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
@@ -89,16 +90,23 @@ async def seed_convert(body: SeedConvertIn, user: CurrentUser, rates: Rates) -> 
 
 @rates_router.get("/get", response_model=list[SeedRateRow])
 async def seed_rates(
-    user: CurrentUser, session: DbSession, limit: Limit = 100, offset: Offset = 0
+    request: Request,
+    user: CurrentUser,
+    database: DatabaseDep,
+    pages: PageCache,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Any:
     """Rate rows, newest first: manual rates, then CBR's by table date."""
-    return await service.list_rate_rows(session, limit, offset)
+    return await _rate_rows(request, database, pages, limit, offset, None)
 
 
 @rates_router.get("/get/code", response_model=list[SeedRateRow], responses=error_responses(404))
 async def seed_rates_of_code(
+    request: Request,
     user: CurrentUser,
-    session: DbSession,
+    database: DatabaseDep,
+    pages: PageCache,
     code: Annotated[str, Query(max_length=16)],
     limit: Limit = 100,
     offset: Offset = 0,
@@ -107,8 +115,33 @@ async def seed_rates_of_code(
     code = code.strip().upper()
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise CurrencyNotFound()
-    await service.require_code(session, code)
-    return await service.list_rate_rows(session, limit, offset, code=code)
+    return await _rate_rows(request, database, pages, limit, offset, code)
+
+
+_ROWS = TypeAdapter(list[SeedRateRow])
+
+
+async def _rate_rows(
+    request: Request,
+    database: Database,
+    pages: Pages,
+    limit: int,
+    offset: int,
+    code: str | None,
+) -> Response:
+    """A page of rate rows (of one code: 404 if it is unknown), remembered until the next rate
+    event (see fxdesk.caching)."""
+
+    async def build() -> list[Any]:
+        async with database.session(write=False) as session:
+            if code is not None:
+                await service.require_code(session, code)
+            rows = await service.list_rate_rows(session, limit, offset, code=code)
+        dumped: list[Any] = _ROWS.dump_python(_ROWS.validate_python(rows), mode="json")
+        return dumped
+
+    page = await pages.page(Channel.rates, ("rows", code, limit, offset), build)
+    return etag_response(request, page)
 
 
 @rates_router.post("/create", response_model=SeedRateRow)

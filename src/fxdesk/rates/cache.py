@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fxdesk.caching import Encoded, encode
 from fxdesk.db import Database, utcnow
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
@@ -46,17 +46,6 @@ WINDOW = 3
 MEMO_LIMIT = 256
 CONVERSIONS_LIMIT = 4096
 RELOAD_SETTLE_SECONDS = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    body: bytes
-    etag: str
-
-
-def encode(payload: Any) -> Encoded:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Encoded(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 def _row(

@@ -6,9 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from fxdesk.caching import Encoded, encode
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import apilayer
-from fxdesk.rates.cache import Encoded, RatesCache, encode
+from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.conversion import (
     Conversion,
     convert,

@@ -1,22 +1,20 @@
-"""Request plumbing of the rates routes: the runtime, the admin check for fetch routes, ETags."""
+"""Request plumbing of the rates routes: the runtime, query parsing, known codes, tables."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import service
-from fxdesk.rates.cache import Encoded, RatesCache
+from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.conversion import parse_code
 from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.rates.service import RateTable
-
-CACHE_CONTROL = "private, no-cache"  # per user, and always revalidated: the ETag makes it cheap
 
 
 async def get_rates(request: Request) -> RatesRuntime:
@@ -57,27 +55,6 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
             for name, field in schema["properties"].items()
         ]
     }
-
-
-def _matches(header: str, etag: str) -> bool:
-    """If-None-Match uses the weak comparison: W/"x" matches "x"."""
-    if header.strip() == "*":
-        return True
-    for candidate in header.split(","):
-        tag = candidate.strip()
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        if tag == etag:
-            return True
-    return False
-
-
-def etag_response(request: Request, encoded: Encoded) -> Response:
-    headers = {"ETag": encoded.etag, "Cache-Control": CACHE_CONTROL}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and _matches(if_none_match, encoded.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(encoded.body, media_type="application/json", headers=headers)
 
 
 def known_code(raw: str, codes: list[str], *, field: str) -> str:

@@ -12,17 +12,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
+from fxdesk.caching import encode, etag_response
 from fxdesk.db import DbSession, utcnow
 from fxdesk.errors import InvalidInput, NotFound, error_responses
 from fxdesk.events.models import Lease
 from fxdesk.fields import CalendarDate
 from fxdesk.rates import service
-from fxdesk.rates.cache import encode, series_points, table_payload
+from fxdesk.rates.cache import series_points, table_payload
 from fxdesk.rates.conversion import BASE_CODE
 from fxdesk.rates.converter import answer_conversion
 from fxdesk.rates.dependencies import (
     Rates,
-    etag_response,
     known_code,
     parse_query,
     query_parameters,

@@ -6,12 +6,14 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from fxdesk.auth.dependencies import CurrentUser
-from fxdesk.db import DbSession
+from fxdesk.caching import PageCache, etag_response
+from fxdesk.db import DatabaseDep, DbSession
 from fxdesk.errors import InvalidInput, error_responses
+from fxdesk.events.schemas import Channel
 from fxdesk.fields import Line, Timestamp
 from fxdesk.tasks import service
 from fxdesk.tasks.models import TaskStatus
@@ -45,8 +47,10 @@ def _parse_if_match(value: str | None) -> int | None:
 
 @router.get("", response_model=TaskPage)
 async def list_tasks(
+    request: Request,
     user: CurrentUser,
-    session: DbSession,
+    database: DatabaseDep,
+    pages: PageCache,
     status: TaskStatus | None = None,
     created_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     finished_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -58,9 +62,16 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
+    """A page of the board; remembered until the next task event (see fxdesk.caching)."""
     filters = service.TaskFilters(status, created_by, finished_by, q or None, updated_since)
-    items, total = await service.list_tasks(session, filters, sort, limit, offset)
-    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+    async def build() -> TaskPage:
+        async with database.session(write=False) as session:
+            items, total = await service.list_tasks(session, filters, sort, limit, offset)
+        return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+    page = await pages.page(Channel.tasks, ("list", filters, sort, limit, offset), build)
+    return etag_response(request, page)
 
 
 @router.post("", status_code=201, response_model=TaskOut, responses=error_responses(404, 409))
@@ -69,8 +80,18 @@ async def create_task(body: TaskCreate, user: CurrentUser, session: DbSession) -
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=error_responses(404))
-async def get_task(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
-    return _with_etag(await service.get_task(session, user, task_id))
+async def get_task(
+    request: Request, task_id: TaskId, user: CurrentUser, database: DatabaseDep, pages: PageCache
+) -> Any:
+    """The task; its ETag is its version (what If-Match takes on a change)."""
+    sees_deleted = service.sees_deleted(user)  # who may see what is part of the key
+
+    async def build() -> TaskOut:
+        async with database.session(write=False) as session:
+            return await service.get_task(session, user, task_id)
+
+    page = await pages.page(Channel.tasks, ("task", task_id, sees_deleted), build, etag=_etag)
+    return etag_response(request, page)
 
 
 @router.patch(
@@ -122,15 +143,24 @@ async def reopen_task(task_id: TaskId, user: CurrentUser, session: DbSession) ->
 
 
 @router.get("/{task_id}/history", response_model=list[HistoryEntry], responses=error_responses(404))
-async def task_history(task_id: TaskId, user: CurrentUser, session: DbSession) -> Any:
-    rows = await service.history(session, user, task_id)
-    return [
-        HistoryEntry(
-            id=row.id,
-            action=row.action,
-            actor=UserPublic.model_validate(row.actor),
-            changes=json.loads(row.changes),
-            at=row.at,
-        )
-        for row in rows
-    ]
+async def task_history(
+    request: Request, task_id: TaskId, user: CurrentUser, database: DatabaseDep, pages: PageCache
+) -> Any:
+    sees_deleted = service.sees_deleted(user)
+
+    async def build() -> list[Any]:
+        async with database.session(write=False) as session:
+            rows = await service.history(session, user, task_id)
+            return [
+                HistoryEntry(
+                    id=row.id,
+                    action=row.action,
+                    actor=UserPublic.model_validate(row.actor),
+                    changes=json.loads(row.changes),
+                    at=row.at,
+                ).model_dump(mode="json")
+                for row in rows
+            ]
+
+    page = await pages.page(Channel.tasks, ("history", task_id, sees_deleted), build)
+    return etag_response(request, page)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, select, update
 
 from fxdesk.auth.models import UserSession
+from fxdesk.caching import CoherentCache
 from fxdesk.db import Database
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.events.schemas import Channel
@@ -45,72 +46,20 @@ KEEP = 4096  # sessions remembered (then all are forgotten at once; rare)
 log = get_logger("fxdesk.users.lookup")
 
 
-def _retrieved(future: asyncio.Future[User | None]) -> None:
-    """Mark a shared read's failure as seen: its waiters may all have gone."""
-    if not future.cancelled():
-        future.exception()
-
-
 class UserLookup:
     def __init__(self, database: Database) -> None:
         self.database = database
-        # session id -> (its user, when it was read, as time.monotonic())
-        self._known: dict[str, tuple[User, float]] = {}
-        self._generation = 0  # bumped whenever everything is forgotten
-        self._reading: dict[str, tuple[int, asyncio.Future[User | None]]] = {}
-        self._events: EventConsumer | None = None
+        self.view = CoherentCache[User | None]({Channel.access}, max_age=MAX_AGE_SECONDS, size=KEEP)
         # session id -> when this process last recorded it as seen; the new ones wait in
         # `_unsaved` for `save_seen`, so a request never writes.
         self._seen: dict[str, float] = {}
         self._unsaved: dict[str, datetime] = {}
         self._saver: asyncio.Task[None] | None = None
 
-    def forget(self) -> None:
-        """Forget every session read (a session ended or someone's access changed)."""
-        self._generation += 1
-        self._known.clear()
-
-    def _on_commit(self, channels: frozenset[str]) -> None:
-        if Channel.access in channels:
-            self.forget()
-
-    def _on_event(self, _seq: int, channel: Channel, _text: str) -> None:
-        if channel is Channel.access:
-            self.forget()
-
     async def for_session(self, session_id: str, *, fresh: bool = False) -> User | None:
         """The user of a session that has not ended, or None; `fresh` reads the database even
         when this instance remembers the session."""
-        now = time.monotonic()
-        known = None if fresh else self._known.get(session_id)
-        if (
-            known is not None
-            and now - known[1] < MAX_AGE_SECONDS
-            and self._events is not None
-            and self._events.readiness() is None
-        ):
-            return known[0]
-        generation = self._generation
-        if fresh:
-            user = await self._read(session_id)
-        else:
-            # The requests that miss together share one read (the view may be a second old
-            # anyway), unless something was forgotten since it started.
-            reading = self._reading.get(session_id)
-            if reading is None or reading[0] != generation or reading[1].done():
-                reading = (generation, asyncio.ensure_future(self._read(session_id)))
-                reading[1].add_done_callback(_retrieved)
-                self._reading[session_id] = reading
-            try:
-                user = await asyncio.shield(reading[1])
-            finally:
-                if self._reading.get(session_id) is reading and reading[1].done():
-                    del self._reading[session_id]
-        if user is not None and generation == self._generation:
-            if len(self._known) >= KEEP:
-                self._known.clear()
-            self._known[session_id] = (user, now)
-        return user
+        return await self.view.get(session_id, lambda: self._read(session_id), fresh=fresh)
 
     async def _read(self, session_id: str) -> User | None:
         query = (
@@ -152,9 +101,7 @@ class UserLookup:
     def start(self, events: EventConsumer, every: float = SEEN_EVERY_SECONDS / 2) -> None:
         """Remember session reads while `events` is live; save the noted `last_seen_at`
         values every `every` seconds until `close`."""
-        self._events = events
-        events.listeners.append(self._on_event)
-        self.database.outbox_listeners.append(self._on_commit)
+        self.view.follow(self.database, events)
 
         async def save_forever() -> None:
             while True:
@@ -167,10 +114,7 @@ class UserLookup:
         self._saver = asyncio.get_running_loop().create_task(save_forever())
 
     async def close(self) -> None:
-        if self._on_commit in self.database.outbox_listeners:
-            self.database.outbox_listeners.remove(self._on_commit)
-        self._events = None
-        self.forget()
+        self.view.unfollow()
         await stop_task(self._saver)
         self._saver = None
         with contextlib.suppress(Exception):
