@@ -36,6 +36,12 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+# What a Wire reads or calls on uvicorn's protocol and its transport: a uvicorn that renamed
+# any of them gets plain ASGI sends instead of a Wire that fails mid-fan-out.
+PROTOCOL_INTERNALS = ("transport", "writable", "close_sent", "disconnected")
+TRANSPORT_INTERNALS = ("write", "is_closing", "get_write_buffer_size", "get_extra_info")
+
+
 class Wire:
     """The open socket under one accepted WebSocket, for writing whole frames to it."""
 
@@ -46,12 +52,18 @@ class Wire:
 
     @classmethod
     def of(cls, websocket: WebSocket) -> Wire | None:
-        """The wire under `websocket` when uvicorn's sans-I/O protocol serves it, else None."""
+        """The wire under `websocket` when uvicorn's sans-I/O protocol serves it and has every
+        internal a Wire uses, else None (the socket is then written through plain ASGI)."""
         send: Any = getattr(websocket, "_send", None)
         protocol = getattr(send, "__self__", None)
-        if isinstance(protocol, WebSocketsSansIOProtocol):
-            return cls(protocol)
-        return None
+        if not isinstance(protocol, WebSocketsSansIOProtocol):
+            return None
+        if not all(hasattr(protocol, name) for name in PROTOCOL_INTERNALS):
+            return None
+        transport = protocol.transport
+        if not all(hasattr(transport, name) for name in TRANSPORT_INTERNALS):
+            return None
+        return cls(protocol)
 
     @property
     def ready(self) -> bool:
