@@ -47,9 +47,7 @@ async def test_a_server_without_the_internals_gets_plain_asgi_sends(
     assert received == ["one", "two", "three"]
 
 
-async def test_uvicorns_protocol_has_the_internals(
-    two: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_uvicorns_protocol_has_the_internals(two: Any, found: list[Wire | None]) -> None:
     """The pinned uvicorn does have them: sockets get a Wire (the fast path is really used)."""
     app_a, host_a, _app_b, _host_b = two
     alice = await _user(app_a, "alice")
