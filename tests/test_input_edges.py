@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from fxdesk.errors import InvalidInput
+from fxdesk.realtime.router import post_chat
 from fxdesk.users.models import Role, User
 from tests.conftest import ClientFactory, UserFactory, sign_in
 
@@ -136,7 +137,7 @@ async def test_control_and_format_characters_are_refused_everywhere(
     # A socket's chat (the main API's `chat` op and the seed's plain text) goes through the same
     # handler, and so through the same check.
     with pytest.raises(InvalidInput, match="control or invisible format"):
-        await app.state.chat_handler(user, text)  # type: ignore[attr-defined]
+        await post_chat(app, user, text)  # type: ignore[arg-type]
 
     assert (await client.get("/api/v1/tasks")).json()["total"] == 0
     assert (await client.get("/api/v1/chat/messages")).json()["items"] == []
@@ -156,7 +157,7 @@ async def test_multiline_text_keeps_newlines_and_tabs(
     _refused(await client.post("/api/v1/tasks", json={"title": "a\nb"}))  # a title is one line
     posted = await client.post("/api/v1/chat/messages", json={"text": "hi\r\n\tthere"})
     assert posted.status_code == 201 and posted.json()["text"] == "hi\n\tthere"
-    await app.state.chat_handler(user, "from a socket\nsecond line")  # type: ignore[attr-defined]
+    await post_chat(app, user, "from a socket\nsecond line")  # type: ignore[arg-type]
     items = (await client.get("/api/v1/chat/messages")).json()["items"]
     assert [m["text"] for m in items] == ["from a socket\nsecond line", "hi\n\tthere"]
 

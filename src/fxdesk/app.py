@@ -16,7 +16,6 @@ from fxdesk.auth.service import AccountService
 from fxdesk.auth.tokens import TokenCodec
 from fxdesk.caching import Pages
 from fxdesk.chat.router import router as chat_router
-from fxdesk.chat.service import post_message
 from fxdesk.compat.auth import router as seed_auth_router
 from fxdesk.compat.rates import routers as seed_rates_routers
 from fxdesk.compat.rates import seed_rates_socket
@@ -36,15 +35,22 @@ from fxdesk.ops.router import router as ops_router
 from fxdesk.rates.router import router as rates_router
 from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.realtime.hub import Hub
-from fxdesk.realtime.router import live
+from fxdesk.realtime.protocol import CLOSE_SERVICE_RESTART
+from fxdesk.realtime.router import AdmittedEndpoint, admitted, live
 from fxdesk.serving import settle_garbage_collector
 from fxdesk.tasks.router import router as tasks_router
 from fxdesk.users.lookup import UserLookup
-from fxdesk.users.models import User
 from fxdesk.users.router import router as users_router
 from fxdesk.web.router import install_web
 
 log = get_logger("fxdesk.app")
+
+# Every WebSocket endpoint, each served behind the same admission check (`admitted`).
+SOCKETS: dict[str, AdmittedEndpoint] = {
+    "/api/v1/ws": live,
+    "/ws/rates": seed_rates_socket,
+    "/tasks/general_chat": general_chat,
+}
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -89,7 +95,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         try:
             yield
         finally:
-            await hub.close_all(code=1001, reason="server shutting down")
+            await hub.close_all(code=CLOSE_SERVICE_RESTART, reason="server shutting down")
             app.state.pages.unfollow()
             await rates.stop()  # before the relay, so it still publishes the last run's events
             await relay.stop()
@@ -140,12 +146,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         "chat", settings.chat_messages_per_window, settings.chat_window_seconds
     )
 
-    async def chat_handler(user: User, text: str) -> None:
-        """Chat sent on a socket: stored (and its event queued) in its own transaction."""
-        async with app.state.database.session() as session:
-            await post_message(session, user, text, app.state.chat_limiter)
-
-    app.state.chat_handler = chat_handler
     app.state.rates = RatesRuntime(settings, app.state.database, app.state.instance_id)
 
     # Routing tries routes in order, router by router: the hot reads (rates, convert) go first,
@@ -166,11 +166,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # on its stack for that long (about 12 KB of an idle connection's 38 KB before this).
     app.add_middleware(
         RequestContextMiddleware,
-        sockets={
-            "/api/v1/ws": live,
-            "/ws/rates": seed_rates_socket,
-            "/tasks/general_chat": general_chat,
-        },
+        sockets={path: admitted(endpoint) for path, endpoint in SOCKETS.items()},
         hosts=TrustedHosts(settings),
         hsts=settings.cookie_secure,  # Secure cookies mean HTTPS: browsers should only use it
     )

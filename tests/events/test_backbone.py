@@ -10,9 +10,12 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from fxdesk.app import SOCKETS
 from fxdesk.events.nats_server import EmbeddedNats
+from fxdesk.realtime.protocol import CLOSE_POLICY, CLOSE_SERVICE_RESTART
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
 from tests.conftest import free_port, make_settings, purge_stream
@@ -414,3 +417,37 @@ async def test_a_client_that_stops_reading_is_cut_by_bytes_and_told_why(
                 while True:  # ...yet the stalled client was cut, and learns why as it reads
                     await asyncio.wait_for(stalled.recv(), 10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+@pytest.mark.parametrize("path", sorted(SOCKETS))
+@pytest.mark.parametrize("case", ["no_session", "bad_token"])
+async def test_every_socket_in_the_table_refuses_an_anonymous_handshake(
+    path: str, case: str, tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    """The route-protection walk, for sockets: every endpoint of `fxdesk.app.SOCKETS` sits
+    behind the same admission check."""
+    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
+    async with serving(app) as host:
+        token = await token_for(app, await _user(app))
+        used = None if case == "no_session" else token + "x"
+        async with ws_client(host, used, path=path) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_POLICY
+
+
+async def test_shutdown_closes_every_socket_with_1012(
+    tmp_path: Path, db_path: str, nats_url: str
+) -> None:
+    """What the README's close-code table says the server sends when it stops."""
+    app = probe_app(make_settings(tmp_path, db_path, nats_url=nats_url))
+    async with serving(app) as host:
+        token = await token_for(app, await _user(app))
+        ws = await ws_connect(
+            f"ws://{host}/api/v1/ws", additional_headers={"Authorization": f"Bearer {token}"}
+        )
+        assert json.loads(await ws.recv())["type"] == "hello"
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_SERVICE_RESTART == 1012

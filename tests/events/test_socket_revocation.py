@@ -262,7 +262,7 @@ async def test_logout_is_refused_at_once_here_and_within_the_events_elsewhere(tw
 async def test_a_session_ended_without_an_event_is_refused_within_the_bound(two: Any) -> None:
     """Even if no event ever told an instance, it reads the session again after at most
     MAX_AGE_SECONDS; a write is refused at once."""
-    app_a, _host_a, app_b, host_b = two
+    app_a, _host_a, _app_b, host_b = two
     alice = await _user(app_a, "alice")
     token = await token_for(app_a, alice)
     async with _api(host_b, token) as on_b:

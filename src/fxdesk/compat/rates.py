@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, TypeAdapter
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
+from fxdesk.auth.sessions import Authenticated
 from fxdesk.caching import PageCache, Pages, etag_response
 from fxdesk.db import Database, DatabaseDep, DbSession
 from fxdesk.errors import error_responses
@@ -20,7 +21,7 @@ from fxdesk.rates.converter import convert_cbr
 from fxdesk.rates.dependencies import Rates
 from fxdesk.rates.exceptions import CurrencyNotFound
 from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
-from fxdesk.realtime.router import admit, hub_client, receive_loop
+from fxdesk.realtime.router import hub_client, receive_loop
 
 _REFUSED = error_responses(401, 403, 422)
 currency_router = APIRouter(prefix="/currency", tags=["seed"], responses=_REFUSED)
@@ -183,10 +184,7 @@ def rate_events_only(text: str) -> str | None:
     return text if event in RATE_EVENTS else None
 
 
-async def seed_rates_socket(websocket: WebSocket) -> None:
-    auth = await admit(websocket)
-    if auth is None:
-        return
+async def seed_rates_socket(websocket: WebSocket, auth: Authenticated) -> None:
     async with hub_client(
         websocket, auth, "ws-rates", channels=frozenset({Channel.rates}), transform=rate_events_only
     ) as client:

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
 from fxdesk.auth.dependencies import CurrentUser
+from fxdesk.auth.sessions import Authenticated
 from fxdesk.db import Database, DbSession
 from fxdesk.errors import AppError, BadRequest, error_responses
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import Channel, EventType
 from fxdesk.logging import get_logger
-from fxdesk.realtime.router import admit, as_user, hub_client, receive_loop
+from fxdesk.realtime.router import as_user, hub_client, post_chat, receive_loop
 from fxdesk.tasks import service
 from fxdesk.tasks.schemas import Description, TaskCreate, TaskOut, TaskUpdate, Title
 from fxdesk.users.models import User
@@ -125,10 +126,7 @@ async def _announce(database: Database, user: User, event: EventType) -> None:
         await add_event(session, event, payload, actor=user)
 
 
-async def general_chat(websocket: WebSocket) -> None:
-    auth = await admit(websocket)
-    if auth is None:
-        return
+async def general_chat(websocket: WebSocket, auth: Authenticated) -> None:
     user = auth.user
     database: Database = websocket.app.state.database
     channels = frozenset({Channel.chat, Channel.tasks})
@@ -139,7 +137,7 @@ async def general_chat(websocket: WebSocket) -> None:
 
         async def on_text(text: str) -> None:
             try:
-                await websocket.app.state.chat_handler(await as_user(websocket, auth), text)
+                await post_chat(websocket.app, await as_user(websocket, auth), text)
             except AppError as exc:
                 await websocket.send_text(f"Error: {exc.detail}")
 

@@ -17,6 +17,7 @@ from fxdesk.auth.origins import TrustedHosts
 from fxdesk.errors import unexpected_error
 from fxdesk.logging import get_logger, security_event
 from fxdesk.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from fxdesk.realtime.protocol import CLOSE_POLICY
 
 access_log = get_logger("fxdesk.access")
 
@@ -147,4 +148,4 @@ async def _refuse_handshake(websocket: WebSocket) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(JSONResponse({"detail": INVALID_HOST}, 400))
     else:
-        await websocket.close(code=1008)
+        await websocket.close(code=CLOSE_POLICY)

@@ -21,14 +21,12 @@ from fxdesk.ops.metrics import (
     WS_RESYNCS,
     WS_SLOW_DISCONNECTS,
 )
+from fxdesk.realtime.protocol import CLOSE_ACCESS_CHANGED, CLOSE_SESSION_ENDED
 from fxdesk.realtime.wire import Wire, text_frame
 from fxdesk.tasking import wait_event
 
 log = get_logger("fxdesk.realtime.hub")
 
-CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `since`
-CLOSE_SESSION_ENDED = 4401  # logged out, ended elsewhere, expired, or the account deactivated
-CLOSE_ACCESS_CHANGED = 4403  # the account's role or state changed: reconnect to get the new one
 SENDER_LINGER = 5.0  # seconds a sender waits for more frames before it ends
 
 

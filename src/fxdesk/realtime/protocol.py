@@ -1,4 +1,5 @@
-"""Messages a client may send on /api/v1/ws."""
+"""The socket protocol: the messages a client may send on /api/v1/ws, and every close code
+fxdesk sends (the README's table of close codes is this one)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ def _client_channel(channel: Channel) -> Channel:
 
 
 ClientChannel = Annotated[Channel, AfterValidator(_client_channel)]
+
+# Close codes
+CLOSE_UNSUPPORTED_DATA = 1003  # a binary frame: this protocol speaks JSON text only
+CLOSE_POLICY = 1008  # handshake refused: a foreign origin, no session, or a bad one
+CLOSE_SERVICE_RESTART = 1012  # the server is stopping (what uvicorn sends): reconnect and resume
+CLOSE_SLOW_CONSUMER = 1013  # "try again later": reconnect and resume with `since`
+CLOSE_SESSION_ENDED = 4401  # logged out, ended elsewhere, expired, or the account deactivated
+CLOSE_ACCESS_CHANGED = 4403  # the account's role or state changed: reconnect to get the new one
 
 
 class SubscribeOp(BaseModel):

@@ -9,24 +9,32 @@ from contextlib import asynccontextmanager
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
+from starlette.applications import Starlette
 
 from fxdesk.auth.dependencies import authenticate_token, credential_from, session_alive
 from fxdesk.auth.origins import origin_allowed
 from fxdesk.auth.sessions import Authenticated
+from fxdesk.chat.service import post_message
 from fxdesk.config import Settings
 from fxdesk.errors import AppError, NotAuthenticated
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger, security_event
-from fxdesk.realtime.hub import CLOSE_SESSION_ENDED, CLOSE_SLOW_CONSUMER, Client, Hub
-from fxdesk.realtime.protocol import ChatOp, PingOp, SubscribeOp, client_op
+from fxdesk.realtime.hub import Client, Hub
+from fxdesk.realtime.protocol import (
+    CLOSE_POLICY,
+    CLOSE_SESSION_ENDED,
+    CLOSE_SLOW_CONSUMER,
+    CLOSE_UNSUPPORTED_DATA,
+    ChatOp,
+    PingOp,
+    SubscribeOp,
+    client_op,
+)
 from fxdesk.realtime.wire import Wire
 from fxdesk.users.models import User
 
 log = get_logger("fxdesk.realtime")
 
-CLOSE_POLICY = 1008
-CLOSE_GOING_AWAY = 1001
-CLOSE_UNSUPPORTED_DATA = 1003  # a binary frame: this protocol speaks JSON text only
 KERNEL_SEND_BUFFER = 65_536
 
 
@@ -61,6 +69,14 @@ async def admit(websocket: WebSocket) -> Authenticated | None:
     if auth is None:
         await refuse(websocket, "origin or session refused")
     return auth
+
+
+async def post_chat(app: Starlette, user: User, text: str) -> None:
+    """Chat sent on a socket of `app`: stored, and its event queued, in a transaction of its
+    own (what the REST route does in the request's)."""
+    state = app.state
+    async with state.database.session() as session:
+        await post_message(session, user, text, state.chat_limiter)
 
 
 async def as_user(websocket: WebSocket, auth: Authenticated) -> User:
@@ -118,10 +134,21 @@ async def hub_client(
         log.info("ws_disconnected", socket=name, user_id=user.id, slow=client.slow)
 
 
-async def live(websocket: WebSocket) -> None:
-    auth = await admit(websocket)
-    if auth is None:
-        return
+AdmittedEndpoint = Callable[[WebSocket, Authenticated], Awaitable[None]]
+
+
+def admitted(endpoint: AdmittedEndpoint) -> Callable[[WebSocket], Awaitable[None]]:
+    """`endpoint` behind the one admission check every socket has (origin, then session)."""
+
+    async def serve(websocket: WebSocket) -> None:
+        auth = await admit(websocket)
+        if auth is not None:
+            await endpoint(websocket, auth)
+
+    return serve
+
+
+async def live(websocket: WebSocket, auth: Authenticated) -> None:
     hub: Hub = websocket.app.state.hub
     user = auth.user
     async with hub_client(websocket, auth, "live") as client:
@@ -200,7 +227,7 @@ async def _handle(
         client.control({"type": "pong", "seq": hub.last_seq})
     elif isinstance(op, ChatOp):
         try:
-            await websocket.app.state.chat_handler(await as_user(websocket, auth), op.text)
+            await post_chat(websocket.app, await as_user(websocket, auth), op.text)
         except AppError as exc:
             client.control({"type": "error", "detail": exc.detail})
 
