@@ -140,4 +140,3 @@ def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 
 AdminUser = Annotated[User, Depends(require_role(Role.admin))]
-StaffUser = Annotated[User, Depends(require_role(Role.moderator, Role.admin))]
