@@ -25,9 +25,8 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Depends
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -202,11 +201,3 @@ def channel_set(channel: Channel) -> frozenset[Channel]:
     """A page of `channel` is stale when its channel changes, or anyone's access does (which
     is part of the key where it matters, and rare)."""
     return frozenset({channel, Channel.access})
-
-
-async def get_pages(request: Request) -> Pages:
-    pages: Pages = request.app.state.pages
-    return pages
-
-
-PageCache = Annotated[Pages, Depends(get_pages)]

@@ -188,14 +188,6 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.session(write=request.method not in SAFE_METHODS) as session:

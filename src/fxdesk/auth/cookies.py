@@ -12,15 +12,16 @@ from fastapi import Request, Response
 from fxdesk.auth.dependencies import COOKIE_NAME
 from fxdesk.auth.sessions import open_session
 from fxdesk.config import Settings
+from fxdesk.deps import database_of, settings_of, tokens_of
 from fxdesk.users.models import User
 
 
 async def start_session(request: Request, response: Response, user: User) -> datetime:
     """Open a server-side session for `user`, put its token in the cookie, return its expiry."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = settings_of(request)
     token, expires_at = await open_session(
-        request.app.state.database,
-        request.app.state.tokens,
+        database_of(request),
+        tokens_of(request),
         user,
         user_agent=request.headers.get("user-agent", ""),
         address=client_address(request),
@@ -39,7 +40,7 @@ async def start_session(request: Request, response: Response, user: User) -> dat
 
 
 def clear_cookie(request: Request, response: Response) -> None:
-    settings: Settings = request.app.state.settings
+    settings: Settings = settings_of(request)
     response.delete_cookie(
         COOKIE_NAME, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
     )
@@ -55,7 +56,7 @@ Network = IPv4Network | IPv6Network
 def client_address(request: Request) -> str:
     """The address login limits and security logs use: the socket peer, or, when the peer is
     one of FXDESK_TRUSTED_PROXIES, the right-most untrusted address in X-Forwarded-For."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = settings_of(request)
     peer = request.client.host if request.client else None
     return resolve_client_address(
         peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies

@@ -13,6 +13,7 @@ from fxdesk.auth.sessions import Authenticated
 from fxdesk.auth.tokens import TokenCodec
 from fxdesk.config import Settings
 from fxdesk.db import SAFE_METHODS
+from fxdesk.deps import settings_of, tokens_of, user_lookup_of
 from fxdesk.errors import NotAuthenticated, PermissionDenied
 from fxdesk.logging import security_event
 from fxdesk.users.lookup import UserLookup
@@ -81,7 +82,7 @@ async def get_current_user(request: Request) -> User:
     credential = credential_from(request.headers.get("authorization"), request.cookies)
     if credential is None:
         raise NotAuthenticated()
-    settings: Settings = request.app.state.settings
+    settings: Settings = settings_of(request)
     if (
         credential.from_cookie
         and request.method not in SAFE_METHODS
@@ -89,8 +90,8 @@ async def get_current_user(request: Request) -> User:
     ):
         refuse_cross_site(request)
     auth = await authenticate_token(
-        request.app.state.user_lookup,
-        request.app.state.tokens,
+        user_lookup_of(request),
+        tokens_of(request),
         credential.token,
         fresh=request.method not in SAFE_METHODS,
     )
@@ -123,7 +124,7 @@ async def require_same_origin(request: Request) -> None:
     For the routes that start or end a session (login, register, logout): it stops login and
     logout CSRF. Non-browser clients (no `Origin`, no `Sec-Fetch-Site`) pass.
     """
-    if not origin_allowed(request, request.app.state.settings):
+    if not origin_allowed(request, settings_of(request)):
         refuse_cross_site(request)
 
 

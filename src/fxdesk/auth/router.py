@@ -27,6 +27,7 @@ from fxdesk.auth.schemas import (
 )
 from fxdesk.auth.service import AccountService
 from fxdesk.db import DbSession
+from fxdesk.deps import accounts_of, database_of, tokens_of, user_lookup_of
 from fxdesk.errors import AppError, InvalidInput, error_responses
 from fxdesk.users.schemas import UserOut
 
@@ -45,7 +46,7 @@ _LOGIN_BODY: dict[str, Any] = {
 
 
 def accounts(request: Request) -> AccountService:
-    service: AccountService = request.app.state.accounts
+    service: AccountService = accounts_of(request)
     return service
 
 
@@ -73,9 +74,7 @@ async def read_login(request: Request) -> LoginIn:
     dependencies=[SameOrigin],
 )
 async def register(body: RegisterIn, request: Request) -> Any:
-    return await accounts(request).register(
-        request.app.state.database, body.username, body.password
-    )
+    return await accounts(request).register(database_of(request), body.username, body.password)
 
 
 @router.post(
@@ -88,7 +87,7 @@ async def register(body: RegisterIn, request: Request) -> Any:
 async def login(request: Request, response: Response) -> Any:
     credentials = await read_login(request)
     user = await accounts(request).authenticate(
-        request.app.state.database,
+        database_of(request),
         credentials.username,
         credentials.password,
         client_address(request),
@@ -105,7 +104,7 @@ async def logout(request: Request, response: Response, session: DbSession) -> An
     if credential is not None:
         try:
             auth = await authenticate_token(
-                request.app.state.user_lookup, request.app.state.tokens, credential.token
+                user_lookup_of(request), tokens_of(request), credential.token
             )
         except AppError:
             pass  # already ended or never valid: nothing to end
@@ -136,7 +135,7 @@ async def me(user: CurrentUser) -> Any:
 async def change_password(body: PasswordChangeIn, current: CurrentSession, request: Request) -> Any:
     """Changes the password and ends every other session; this one goes on."""
     user = await accounts(request).change_password(
-        request.app.state.database,
+        database_of(request),
         current.user,
         current.session_id,
         body.current_password,

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from fxdesk.auth.dependencies import CurrentUser
-from fxdesk.caching import PageCache, etag_response
+from fxdesk.caching import etag_response
 from fxdesk.chat import service
 from fxdesk.chat.schemas import MessageIn, MessageOut, MessagePage
-from fxdesk.db import DatabaseDep, DbSession
+from fxdesk.db import DbSession
+from fxdesk.deps import DatabaseDep, PageCache, chat_limiter_of
 from fxdesk.errors import error_responses
 from fxdesk.events.schemas import Channel
 
@@ -43,7 +44,7 @@ async def post_message(
     body: MessageIn, user: CurrentUser, session: DbSession, request: Request
 ) -> Any:
     """Same as sending `{"op": "chat", "text": ...}` on the WebSocket."""
-    return await service.post_message(session, user, body.text, request.app.state.chat_limiter)
+    return await service.post_message(session, user, body.text, chat_limiter_of(request))
 
 
 @router.delete("/messages/{message_id}", status_code=204, responses=error_responses(404))

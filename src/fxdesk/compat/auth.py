@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fxdesk.auth.cookies import client_address, start_session
 from fxdesk.auth.dependencies import SameOrigin
 from fxdesk.auth.router import accounts
+from fxdesk.deps import database_of
 from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.fields import Line
 from fxdesk.users.schemas import PASSWORD_MAX, PASSWORD_MIN, normalize_username
@@ -50,7 +51,7 @@ async def seed_register(body: SeedRegisterIn, request: Request) -> Any:
         username = normalize_username(body.username)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    user = await accounts(request).register(request.app.state.database, username, body.password)
+    user = await accounts(request).register(database_of(request), username, body.password)
     return SeedRegisterOut(username=user.username, register_date=user.created_at)
 
 
@@ -67,7 +68,7 @@ async def seed_login(
     response: Response,
 ) -> Any:
     user = await accounts(request).authenticate(
-        request.app.state.database, username, password, client_address(request)
+        database_of(request), username, password, client_address(request)
     )
     await start_session(request, response, user)
     return SeedMessage(message="Logged in successfully")

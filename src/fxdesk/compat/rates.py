@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
 from fxdesk.auth.sessions import Authenticated
-from fxdesk.caching import PageCache, Pages, etag_response
-from fxdesk.db import Database, DatabaseDep, DbSession
+from fxdesk.caching import Pages, etag_response
+from fxdesk.db import Database, DbSession
+from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger

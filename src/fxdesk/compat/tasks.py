@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fxdesk.auth.dependencies import CurrentUser
 from fxdesk.auth.sessions import Authenticated
 from fxdesk.db import Database, DbSession
+from fxdesk.deps import database_of
 from fxdesk.errors import AppError, BadRequest, error_responses
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import Channel, EventType
@@ -128,7 +129,7 @@ async def _announce(database: Database, user: User, event: EventType) -> None:
 
 async def general_chat(websocket: WebSocket, auth: Authenticated) -> None:
     user = auth.user
-    database: Database = websocket.app.state.database
+    database: Database = database_of(websocket)
     channels = frozenset({Channel.chat, Channel.tasks})
     async with hub_client(
         websocket, auth, "general-chat", channels=channels, transform=seed_line

@@ -16,6 +16,7 @@ from fxdesk.auth.origins import origin_allowed
 from fxdesk.auth.sessions import Authenticated
 from fxdesk.chat.service import post_message
 from fxdesk.config import Settings
+from fxdesk.deps import hub_of, settings_of, tokens_of, user_lookup_of
 from fxdesk.errors import AppError, NotAuthenticated
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger, security_event
@@ -40,7 +41,7 @@ KERNEL_SEND_BUFFER = 65_536
 
 async def authenticate_websocket(websocket: WebSocket) -> Authenticated | None:
     """The session of a handshake that passes the origin and session checks, else None."""
-    settings: Settings = websocket.app.state.settings
+    settings: Settings = settings_of(websocket)
     if not origin_allowed(websocket, settings):
         security_event("ws_origin_refused", origin=websocket.headers.get("origin"))
         return None
@@ -50,7 +51,7 @@ async def authenticate_websocket(websocket: WebSocket) -> Authenticated | None:
         return None
     try:
         return await authenticate_token(
-            websocket.app.state.user_lookup, websocket.app.state.tokens, credential.token
+            user_lookup_of(websocket), tokens_of(websocket), credential.token
         )
     except AppError:
         security_event("ws_session_refused")
@@ -82,7 +83,7 @@ async def post_chat(app: Starlette, user: User, text: str) -> None:
 async def as_user(websocket: WebSocket, auth: Authenticated) -> User:
     """The socket's user as the database knows them now, for an action it asks for (chat);
     NotAuthenticated once its session has ended, even before the hub has closed it."""
-    user = await session_alive(websocket.app.state.user_lookup, auth)
+    user = await session_alive(user_lookup_of(websocket), auth)
     if user is None:
         raise NotAuthenticated("Session ended")
     return user
@@ -98,10 +99,10 @@ async def hub_client(
     transform: Callable[[str], str | None] | None = None,
 ) -> AsyncIterator[Client]:
     """Accept the socket and serve it from the hub (with its pump) until the block ends."""
-    hub: Hub = websocket.app.state.hub
+    hub: Hub = hub_of(websocket)
     user = auth.user
     await websocket.accept()
-    settings: Settings = websocket.app.state.settings
+    settings: Settings = settings_of(websocket)
     wire = Wire.of(websocket)
     if wire is not None:
         wire.bound_kernel_buffer(KERNEL_SEND_BUFFER)
@@ -117,7 +118,7 @@ async def hub_client(
         wire=wire if transform is None else None,
     )
     hub.add(client)
-    if await session_alive(websocket.app.state.user_lookup, auth) is None:
+    if await session_alive(user_lookup_of(websocket), auth) is None:
         # Ended between the handshake's check and joining the hub: its event may have passed.
         hub.end(client, CLOSE_SESSION_ENDED, "session ended")
     if channels is not None:
@@ -149,7 +150,7 @@ def admitted(endpoint: AdmittedEndpoint) -> Callable[[WebSocket], Awaitable[None
 
 
 async def live(websocket: WebSocket, auth: Authenticated) -> None:
-    hub: Hub = websocket.app.state.hub
+    hub: Hub = hub_of(websocket)
     user = auth.user
     async with hub_client(websocket, auth, "live") as client:
         client.control(

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from fxdesk.auth.dependencies import CurrentUser
-from fxdesk.caching import PageCache, etag_response
-from fxdesk.db import DatabaseDep, DbSession
+from fxdesk.caching import etag_response
+from fxdesk.db import DbSession
+from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.fields import Line, Timestamp

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from fxdesk.auth.origins import served_origins
+from fxdesk.deps import settings_of
 from fxdesk.web.docs import install_docs
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -53,7 +54,7 @@ async def index(request: Request) -> FileResponse:
     # CSP sources cannot name an IPv6 literal: there 'self' alone covers the page's socket.
     sockets = [
         origin.replace("http", "ws", 1)
-        for origin in served_origins(request, request.app.state.settings)
+        for origin in served_origins(request, settings_of(request))
         if "[" not in origin
     ]
     headers = {**PAGE_HEADERS, "Content-Security-Policy": content_security_policy(sockets)}
