@@ -5,6 +5,7 @@ holding 90 days of rate tables (the recorded CBR fixtures, through fxdesk's inge
 chat messages and 100 000 tasks with their history (bench/reads_data.py). Each route is then
 measured, authenticated, in alternating one-second rounds beside GET /health, so a machine
 that speeds up or slows down weighs on both alike; the ratio is the median of the rounds'.
+A round ends when its last request in flight is answered, so slow routes stretch the run.
 
 "repeated" routes ask the same question on every request; "uncacheable" ones a different one
 each time (another page and status of the task list, another conversion amount), so no
@@ -47,7 +48,8 @@ LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 LATEST = "/api/v1/rates/latest"
 CONVERT = "/api/v1/convert?from=USD&to=EUR&amount=1000"
 REPEATED_TARGET, UNCACHEABLE_TARGET, HOT_TARGET = 0.5, 0.2, 0.9
-WARM_UP_SECONDS = 0.5
+# One connection: a slow route's warm-up then waits for one request, not for a queue of them.
+WARM_UP_SECONDS, WARM_UP_CONNECTIONS = 0.3, 1
 
 
 def repeated_routes(task_id: int) -> dict[str, str]:
@@ -112,10 +114,12 @@ class Bench:
         if response.status_code != 200:
             raise SystemExit(f"GET {path}: {response.status_code} {response.text[:200]}")
 
-    async def _load(self, path: str, seconds: float, maker: Callable[[], bytes] | None):
+    async def _load(
+        self, path: str, seconds: float, maker: Callable[[], bytes] | None, connections: int
+    ) -> LoadResult:
         return await run_load(
             f"{self.base}{path}",
-            connections=self.connections,
+            connections=connections,
             seconds=seconds,
             headers=self.headers,
             make_request=maker,
@@ -125,10 +129,10 @@ class Bench:
         self, route: str, kind: str, path: str, maker: Callable[[], bytes] | None = None
     ) -> Row:
         row = Row(f"GET {route}", kind)
-        await self._load(path, WARM_UP_SECONDS, maker)
+        await self._load(path, WARM_UP_SECONDS, maker, WARM_UP_CONNECTIONS)
         for _ in range(self.rounds):
             health = await run_load(f"{self.base}/health", connections=self.connections, seconds=1)
-            part = await self._load(path, 1, maker)
+            part = await self._load(path, 1, maker, self.connections)
             row.ratios.append(part.rate / health.rate if health.rate else float("nan"))
             row.health.merge(health)
             row.result.merge(part)
