@@ -60,7 +60,7 @@ test: lint typecheck pytest
 bench: sync
 	$(VENV)/python bench/http_throughput.py
 
-# Read routes beside /health on SQLite and on a throwaway PostgreSQL (tests/pg.py); ~6 minutes.
+# Read routes beside /health on SQLite and on a throwaway PostgreSQL (tests/pg.py); 6-7 minutes.
 bench-reads: sync postgres
 	$(VENV)/python bench/reads_bench.py
 
