@@ -13,7 +13,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench sync clean browser postgres
+.PHONY: run test lint typecheck pytest bench bench-reads sync clean browser postgres
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -59,6 +59,10 @@ test: lint typecheck pytest
 
 bench: sync
 	$(VENV)/python bench/http_throughput.py
+
+# Read routes beside /health on SQLite and on a throwaway PostgreSQL (tests/pg.py); 6-7 minutes.
+bench-reads: sync postgres
+	$(VENV)/python bench/reads_bench.py
 
 clean:
 	rm -rf .venv .tools .mypy_cache .pytest_cache .ruff_cache

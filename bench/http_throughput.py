@@ -33,15 +33,6 @@ def _line(name: str, result: LoadResult) -> str:
     )
 
 
-def _merge(total: LoadResult, part: LoadResult) -> None:
-    total.requests += part.requests
-    total.errors += part.errors
-    total.seconds += part.seconds
-    total.latencies.extend(part.latencies)
-    for status, count in part.statuses.items():
-        total.statuses[status] = total.statuses.get(status, 0) + count
-
-
 async def measure(base: str, cookie: str, connections: int, seconds: float) -> None:
     await run_load(f"{base}/health", connections=connections, seconds=1)  # warm-up
     health, me, ratios = LoadResult(), LoadResult(), []
@@ -54,8 +45,8 @@ async def measure(base: str, cookie: str, connections: int, seconds: float) -> N
             headers={"Cookie": cookie},
         )
         ratios.append(me_round.rate / health_round.rate)
-        _merge(health, health_round)
-        _merge(me, me_round)
+        health.merge(health_round)
+        me.merge(me_round)
     print(
         f"connections={connections}, {len(ratios)} alternating 1 s rounds per endpoint, "
         "one server worker"

@@ -21,6 +21,15 @@ class LoadResult:
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    def merge(self, part: LoadResult) -> None:
+        """Add another run's counts and latencies to this one (e.g. the rounds of a run)."""
+        self.requests += part.requests
+        self.errors += part.errors
+        self.seconds += part.seconds
+        self.latencies.extend(part.latencies)
+        for status, count in part.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
     def percentile(self, q: float) -> float:
         if not self.latencies:
             return float("nan")

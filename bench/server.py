@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def spawned_server(
     """Yield the base URL of a fresh `fxdesk serve` with `users` (name, password, role) created.
 
     `before_start(database_file)` runs after the users exist and before the server starts,
-    e.g. to bulk-load data.
+    e.g. to bulk-load data. The data dir is removed when the server has stopped.
     """
     data_dir = Path(tempfile.mkdtemp(prefix="fxdesk-bench-"))
     env = {
@@ -78,6 +79,7 @@ def spawned_server(
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def login_cookie(base: str, username: str, password: str) -> str:
