@@ -63,6 +63,7 @@ class Task(Base):
             postgresql_where=text("deleted_at IS NULL"),
         ),
         Index("ix_tasks_list_created", "deleted_at", "status", "created_at"),
+        Index("ix_tasks_board", "deleted_at", "created_at", "id"),  # any status, newest first
         Index("ix_tasks_list_updated", "deleted_at", "updated_at"),
         Index("ix_tasks_list_finished", "deleted_at", "finished_at"),
         Index("ix_tasks_created_by", "created_by_id", "created_at"),

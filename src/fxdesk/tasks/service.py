@@ -324,17 +324,21 @@ async def list_tasks(
     key = sort.value.lstrip("-")
     column = _SORT_COLUMNS[key]
     order = [column.desc(), Task.id.desc()] if sort.value.startswith("-") else [column, Task.id]
+    # The page's ids first (an index walk in order), then those tasks with their people: joined
+    # before the page is cut, every matching task would be joined and sorted.
+    page = select(Task.id).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    ids = list(await session.scalars(page))
+    if not ids:
+        return [], total
     rows = await session.scalars(
         select(Task)
         .options(
             joinedload(Task.created_by), joinedload(Task.finished_by), joinedload(Task.assignee)
         )
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
+        .where(Task.id.in_(ids))
     )
-    return [task_out(task) for task in rows.unique()], total
+    by_id = {task.id: task for task in rows.unique()}
+    return [task_out(by_id[task_id]) for task_id in ids], total
 
 
 async def history(session: AsyncSession, actor: User, task_id: int) -> list[TaskHistory]:
