@@ -170,14 +170,26 @@ class Pages:
         self.by_channel = {
             channel: CoherentCache[Encoded](channel_set(channel), size=size) for channel in Channel
         }
+        # Parts several pages share (e.g. the count of a filter, whatever page is asked).
+        self.parts_by_channel = {
+            channel: CoherentCache[Any](channel_set(channel), size=size) for channel in Channel
+        }
+
+    def _caches(self) -> list[CoherentCache[Any]]:
+        return [*self.by_channel.values(), *self.parts_by_channel.values()]
 
     def follow(self, database: Database, events: EventConsumer) -> None:
-        for cache in self.by_channel.values():
+        for cache in self._caches():
             cache.follow(database, events)
 
     def unfollow(self) -> None:
-        for cache in self.by_channel.values():
+        for cache in self._caches():
             cache.unfollow()
+
+    async def part(self, channel: Channel, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
+        """A value several pages of `channel` share, remembered like a page."""
+        value: V = await self.parts_by_channel[channel].get(key, load)
+        return value
 
     async def page(
         self,

@@ -66,9 +66,15 @@ async def list_tasks(
     """A page of the board; remembered until the next task event (see fxdesk.caching)."""
     filters = service.TaskFilters(status, created_by, finished_by, q or None, updated_since)
 
-    async def build() -> TaskPage:
+    async def count() -> int:
         async with database.session(write=False) as session:
-            items, total = await service.list_tasks(session, filters, sort, limit, offset)
+            return await service.count_tasks(session, filters)
+
+    async def build() -> TaskPage:
+        # the count of a filter is the same for each of its pages: counted once
+        total = await pages.part(Channel.tasks, ("count", filters), count)
+        async with database.session(write=False) as session:
+            items, total = await service.list_tasks(session, filters, sort, limit, offset, total)
         return TaskPage(items=items, total=total, limit=limit, offset=offset)
 
     page = await pages.page(Channel.tasks, ("list", filters, sort, limit, offset), build)

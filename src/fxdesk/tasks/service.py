@@ -297,9 +297,7 @@ _SORT_COLUMNS = {
 }
 
 
-async def list_tasks(
-    session: AsyncSession, filters: TaskFilters, sort: TaskSort, limit: int, offset: int
-) -> tuple[list[TaskOut], int]:
+def _conditions(filters: TaskFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not filters.include_deleted:
         conditions.append(Task.deleted_at.is_(None))
@@ -320,7 +318,27 @@ async def list_tasks(
                 Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")
             )
         )
-    total = await session.scalar(select(func.count()).select_from(Task).where(*conditions)) or 0
+    return conditions
+
+
+async def count_tasks(session: AsyncSession, filters: TaskFilters) -> int:
+    """How many tasks match `filters` (whatever page is asked)."""
+    query = select(func.count()).select_from(Task).where(*_conditions(filters))
+    return await session.scalar(query) or 0
+
+
+async def list_tasks(
+    session: AsyncSession,
+    filters: TaskFilters,
+    sort: TaskSort,
+    limit: int,
+    offset: int,
+    total: int | None = None,
+) -> tuple[list[TaskOut], int]:
+    """A page of the tasks matching `filters`, and how many match (`total` if known)."""
+    conditions = _conditions(filters)
+    if total is None:
+        total = await count_tasks(session, filters)
     key = sort.value.lstrip("-")
     column = _SORT_COLUMNS[key]
     order = [column.desc(), Task.id.desc()] if sort.value.startswith("-") else [column, Task.id]
