@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fxdesk.cli import app as cli
+from fxdesk.rates.backfill import backfill
 from fxdesk.rates.models import Currency, Rate
-from fxdesk.rates.scheduler import RatesScheduler, backfill, make_cbr_client
+from fxdesk.rates.scheduler import RatesScheduler, make_cbr_client
 from tests.rates.conftest import (
     CHALLENGE,
     DAILY_0319,
