@@ -155,7 +155,8 @@ def rates_fetch() -> None:
     import uuid
 
     from fxdesk.db import Database
-    from fxdesk.rates.scheduler import FetchReport, RatesScheduler, make_cbr_client
+    from fxdesk.rates.cbr.configured import make_cbr_client
+    from fxdesk.rates.scheduler import FetchReport, RatesScheduler
 
     settings = _settings()
 
@@ -192,7 +193,7 @@ def rates_backfill(
 
     from fxdesk.db import Database
     from fxdesk.rates.backfill import BackfillReport, backfill
-    from fxdesk.rates.scheduler import make_cbr_client
+    from fxdesk.rates.cbr.configured import make_cbr_client
     from fxdesk.rates.tables import moscow_today
 
     settings = _settings()

@@ -11,7 +11,8 @@ from fxdesk.db import Database, utcnow
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.cbr.client import CbrClient
-from fxdesk.rates.scheduler import RatesScheduler, make_cbr_client
+from fxdesk.rates.cbr.configured import make_cbr_client
+from fxdesk.rates.scheduler import RatesScheduler
 from fxdesk.rates.tables import moscow_today
 
 

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import httpx
 from prometheus_client import Counter
 
 from fxdesk.config import Settings
@@ -41,24 +40,6 @@ RATES_FETCHES = Counter(
 
 Trigger = Literal["schedule", "manual", "cli", "backfill"]
 ClientFactory = Callable[[], CbrClient]
-
-
-def mirror_daily_url(setting: str) -> str:
-    """FXDESK_CBR_MIRROR_URL may name the site root; the client wants its daily_json.js."""
-    return setting if setting.endswith(".js") else setting.rstrip("/") + "/daily_json.js"
-
-
-def make_cbr_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> CbrClient:
-    return CbrClient(
-        settings.cbr_base_url,
-        mirror_daily_url(settings.cbr_mirror_url),
-        transport=transport,
-        timeout=settings.cbr_timeout_seconds,
-        retries=settings.cbr_retries,
-        backoff=settings.cbr_backoff_seconds,
-    )
 
 
 def lease_ttl(settings: Settings) -> float:
