@@ -22,8 +22,8 @@ from fxdesk.auth.service import AccountService
 from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.logging import configure_logging
-from fxdesk.rates import service
-from fxdesk.rates.cbr import parse_daily
+from fxdesk.rates.cbr.daily import parse_daily
+from fxdesk.rates.ingest import ingest_table
 from fxdesk.serving import SERVER_OPTIONS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cbr"
@@ -63,7 +63,7 @@ async def prepare(settings: Settings, rows: int) -> None:
     ]
     for table in tables:
         async with database.session() as session:
-            await service.ingest_table(session, table)
+            await ingest_table(session, table)
     await database.dispose()
     # History for the listing: older tables, bulk-loaded (the ingest path is tested elsewhere).
     base = tables[0]

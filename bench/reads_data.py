@@ -1,7 +1,7 @@
 """The data behind bench/reads_bench.py, loaded into a migrated database before the server starts.
 
 Works on SQLite and PostgreSQL alike: rate tables go through fxdesk's own ingestion
-(`rates.service.ingest_table`), chat messages through `chat.service.post_message`, and the
+(`rates.ingest.ingest_table`), chat messages through `chat.service.post_message`, and the
 task board is bulk-inserted with SQLAlchemy core over fxdesk's models (100 000 one by one
 through the service would take minutes).
 """
@@ -23,8 +23,10 @@ from sqlalchemy import insert, select, text
 from fxdesk.auth.ratelimit import SlidingWindowCounter
 from fxdesk.chat import service as chat_service
 from fxdesk.db import Database
-from fxdesk.rates import service as rates_service
-from fxdesk.rates.cbr import CbrTable, parse_daily, unit_rate
+from fxdesk.rates.cbr.daily import parse_daily
+from fxdesk.rates.cbr.fields import unit_rate
+from fxdesk.rates.cbr.records import CbrTable
+from fxdesk.rates.ingest import ingest_table
 from fxdesk.tasks.models import Priority, Task, TaskHistory, TaskStatus
 from fxdesk.users.models import User
 
@@ -71,7 +73,7 @@ async def load_rates(database: Database) -> int:
             tables.append(_varied(model, day, rng))
     for table in tables:
         async with database.session() as session:
-            await rates_service.ingest_table(session, table)
+            await ingest_table(session, table)
     return len(tables)
 
 

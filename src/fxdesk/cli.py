@@ -155,7 +155,8 @@ def rates_fetch() -> None:
     import uuid
 
     from fxdesk.db import Database
-    from fxdesk.rates.scheduler import FetchReport, RatesScheduler, make_cbr_client
+    from fxdesk.rates.cbr.configured import make_cbr_client
+    from fxdesk.rates.scheduler import FetchReport, RatesScheduler
 
     settings = _settings()
 
@@ -191,8 +192,9 @@ def rates_backfill(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from fxdesk.db import Database
-    from fxdesk.rates.scheduler import BackfillReport, backfill, make_cbr_client
-    from fxdesk.rates.service import moscow_today
+    from fxdesk.rates.backfill import BackfillReport, backfill
+    from fxdesk.rates.cbr.configured import make_cbr_client
+    from fxdesk.rates.tables import moscow_today
 
     settings = _settings()
     first = since.date()

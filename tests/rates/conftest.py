@@ -18,8 +18,8 @@ from fxdesk.config import Settings
 from fxdesk.db import Database, utcnow
 from fxdesk.events.models import OutboxEvent
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates import service
-from fxdesk.rates.cbr import parse_daily
+from fxdesk.rates.cbr.daily import parse_daily
+from fxdesk.rates.ingest import ingest_table
 from fxdesk.rates.models import FetchLog, Rate
 from fxdesk.users.models import Role
 from tests.conftest import ClientFactory, DbTemplate, UserFactory, make_settings, sign_in
@@ -131,7 +131,7 @@ async def store_tables(url: str, *names: str) -> None:
     try:
         for name in names:
             async with database.session() as session:
-                await service.ingest_table(session, parse_daily(fixture_bytes(name)))
+                await ingest_table(session, parse_daily(fixture_bytes(name)))
         async with database.session() as session:
             await session.execute(update(OutboxEvent).values(published_at=utcnow()))
     finally:

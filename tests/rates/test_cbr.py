@@ -13,18 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from fxdesk.rates.cbr import (
-    USER_AGENT,
-    CbrClient,
-    CbrError,
-    CbrTable,
-    english_names,
-    parse_daily,
-    parse_decimal,
-    parse_dynamic,
-    parse_mirror_json,
-    parse_valfull,
-)
+from fxdesk.rates.cbr.client import USER_AGENT, CbrClient
+from fxdesk.rates.cbr.daily import english_names, parse_daily
+from fxdesk.rates.cbr.dynamic import parse_dynamic
+from fxdesk.rates.cbr.fields import parse_decimal
+from fxdesk.rates.cbr.mirror import parse_mirror_json
+from fxdesk.rates.cbr.records import CbrError, CbrTable
+from fxdesk.rates.cbr.valfull import parse_valfull
 from tests.rates.conftest import fixtures_dir
 
 HIGH = Context(prec=34)

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fxdesk.errors import InvalidInput
-from fxdesk.rates.cbr import parse_daily
-from fxdesk.rates.conversion import (
+from fxdesk.rates.cbr.daily import parse_daily
+from fxdesk.rates.money import (
     convert,
     decimal_text,
     minor_units,

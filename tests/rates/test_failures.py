@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from fxdesk.rates.backfill import backfill
+from fxdesk.rates.cbr.configured import make_cbr_client
 from fxdesk.rates.models import Rate
-from fxdesk.rates.scheduler import backfill, make_cbr_client
 from tests.rates.conftest import CHALLENGE, DAILY_0425, FakeCbr, count, fetch, fetch_log
 
 

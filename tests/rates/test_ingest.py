@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import select
 
 from fxdesk.events.models import OutboxEvent
-from fxdesk.rates import service
-from fxdesk.rates.cbr import CbrRate, CbrTable, parse_daily, unit_rate
+from fxdesk.rates.cbr.daily import parse_daily
+from fxdesk.rates.cbr.fields import unit_rate
+from fxdesk.rates.cbr.records import CbrRate, CbrTable
+from fxdesk.rates.ingest import IngestResult, ingest_table
 from fxdesk.rates.models import Currency, Rate, RateRevision
 from tests.rates.conftest import (
     DAILY_0319,
@@ -45,9 +47,9 @@ def with_rate(table: CbrTable, code: str, value: str, nominal: int | None = None
     return dataclasses.replace(table, rates=tuple(rates), body_hash="corrected")
 
 
-async def ingest(app: Any, table: CbrTable) -> service.IngestResult:
+async def ingest(app: Any, table: CbrTable) -> IngestResult:
     async with app.state.database.session() as session:
-        return await service.ingest_table(session, table)
+        return await ingest_table(session, table)
 
 
 async def test_polling_the_same_table_twice_writes_and_emits_nothing(
@@ -126,7 +128,7 @@ async def test_unchanged_per_unit_rate_is_not_announced(app: Any, fake_cbr: Fake
     # April's table, but USD as in March: every currency but USD moved.
     april = with_rate(APRIL, "USD", "83.1259")
     async with app.state.database.session() as session:
-        result = await service.ingest_table(session, april)
+        result = await ingest_table(session, april)
     assert "USD" not in result.changed_codes
     events = await outbox(app)
     assert not any(e.get("code") == "USD" and e["event"] == "rate_updated" for e in events)
@@ -189,7 +191,7 @@ async def test_a_rolled_back_ingest_leaves_no_event(app: Any) -> None:
 
     try:
         async with app.state.database.session() as session:
-            await service.ingest_table(session, APRIL)
+            await ingest_table(session, APRIL)
             raise Boom
     except Boom:
         pass

@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from fxdesk.app import create_app
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates.cbr import parse_daily
+from fxdesk.rates.cbr.daily import parse_daily
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
 from tests.conftest import DbTemplate, purge_stream

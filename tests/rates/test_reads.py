@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates import cache, converter
+from fxdesk.rates import cache, conversions
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
 from tests.conftest import ClientFactory, DbTemplate, UserFactory, sign_in
@@ -360,7 +360,7 @@ def _computing_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("computed again, not remembered")
 
-    monkeypatch.setattr(converter, "conversion_payload", refuse)
+    monkeypatch.setattr(conversions, "conversion_payload", refuse)
     monkeypatch.setattr(cache, "table_payload", refuse)
 
 

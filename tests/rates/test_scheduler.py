@@ -15,8 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from fxdesk.cli import app as cli
+from fxdesk.rates.backfill import backfill
+from fxdesk.rates.cbr.configured import make_cbr_client
 from fxdesk.rates.models import Currency, Rate
-from fxdesk.rates.scheduler import RatesScheduler, backfill, make_cbr_client
+from fxdesk.rates.scheduler import RatesScheduler
 from tests.rates.conftest import (
     CHALLENGE,
     DAILY_0319,
@@ -195,7 +197,7 @@ def test_cli_rates_commands(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("setting", ["https://www.cbr-xml-daily.ru/", "https://m.example/x.js"])
 def test_mirror_url_setting(setting: str) -> None:
-    from fxdesk.rates.scheduler import mirror_daily_url
+    from fxdesk.rates.cbr.configured import mirror_daily_url
 
     url = mirror_daily_url(setting)
     assert url.endswith(".js") and url.startswith(setting.rstrip("/"))

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, expect
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
-from fxdesk.rates.cbr import parse_daily
+from fxdesk.rates.cbr.daily import parse_daily
 from fxdesk.users.models import Role
 from tests.conftest import make_settings
 from tests.live import serving, token_for

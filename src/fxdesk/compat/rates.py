@@ -16,12 +16,14 @@ from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.logging import get_logger
-from fxdesk.rates import service
-from fxdesk.rates.conversion import decimal_text, parse_amount
-from fxdesk.rates.converter import convert_cbr
+from fxdesk.rates.conversions import convert_cbr
 from fxdesk.rates.dependencies import Rates
 from fxdesk.rates.exceptions import CurrencyNotFound
-from fxdesk.rates.schemas import ManualRateIn, ManualRatePatch
+from fxdesk.rates.manual import service as manual_rates
+from fxdesk.rates.manual.schemas import ManualRateIn, ManualRatePatch
+from fxdesk.rates.money import decimal_text, parse_amount
+from fxdesk.rates.payloads import manual_payload
+from fxdesk.rates.tables import list_rate_rows, require_code
 from fxdesk.realtime.router import hub_client, receive_loop
 
 _REFUSED = error_responses(401, 403, 422)
@@ -137,8 +139,8 @@ async def _rate_rows(
     async def build() -> list[Any]:
         async with database.session(write=False) as session:
             if code is not None:
-                await service.require_code(session, code)
-            rows = await service.list_rate_rows(session, limit, offset, code=code)
+                await require_code(session, code)
+            rows = await list_rate_rows(session, limit, offset, code=code)
         dumped: list[Any] = _ROWS.dump_python(_ROWS.validate_python(rows), mode="json")
         return dumped
 
@@ -148,8 +150,8 @@ async def _rate_rows(
 
 @rates_router.post("/create", response_model=SeedRateRow)
 async def seed_create(body: ManualRateIn, admin: AdminUser, session: DbSession) -> Any:
-    row = await service.create_manual(session, admin, body.code, body.name, body.value)
-    return service.manual_payload(row)
+    row = await manual_rates.create_manual(session, admin, body.code, body.name, body.value)
+    return manual_payload(row)
 
 
 @rates_router.patch("/update", response_model=SeedRateRow, responses=error_responses(400, 404))
@@ -158,13 +160,13 @@ async def seed_update(
 ) -> Any:
     """No body, `null` or `{}` gets the seed's 400, as for /tasks/update_task."""
     body = body or ManualRatePatch()
-    row = await service.update_manual(session, admin, rate_id, body.name, body.value)
-    return service.manual_payload(row)
+    row = await manual_rates.update_manual(session, admin, rate_id, body.name, body.value)
+    return manual_payload(row)
 
 
 @rates_router.delete("/delete", status_code=204, responses=error_responses(404))
 async def seed_delete(rate_id: RateId, admin: AdminUser, session: DbSession) -> Response:
-    await service.delete_manual(session, admin, rate_id)
+    await manual_rates.delete_manual(session, admin, rate_id)
     return Response(status_code=204)
 
 

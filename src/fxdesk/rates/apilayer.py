@@ -11,8 +11,8 @@ import httpx
 
 from fxdesk.errors import ServiceUnavailable
 from fxdesk.logging import get_logger
-from fxdesk.rates.conversion import decimal_text
 from fxdesk.rates.exceptions import BadGateway
+from fxdesk.rates.money import decimal_text
 
 log = get_logger("fxdesk.rates.apilayer")
 

@@ -10,11 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from fxdesk.errors import InvalidInput
-from fxdesk.rates import service
 from fxdesk.rates.cache import RatesCache
-from fxdesk.rates.conversion import parse_code
+from fxdesk.rates.money import parse_code
 from fxdesk.rates.runtime import RatesRuntime
-from fxdesk.rates.service import RateTable
+from fxdesk.rates.snapshots import RateTable
+from fxdesk.rates.tables import load_table_as_of
 
 
 async def get_rates(request: Request) -> RatesRuntime:
@@ -72,8 +72,8 @@ async def table_as_of(cache: RatesCache, on: dt.date) -> tuple[RateTable | None,
     if hit is not None:
         return hit
     async with cache.database.session(write=False) as session:
-        table = await service.load_table_as_of(session, on)
+        table = await load_table_as_of(session, on)
         if table is None:
             return None, None
-        previous = await service.load_table_as_of(session, table.date - dt.timedelta(days=1))
+        previous = await load_table_as_of(session, table.date - dt.timedelta(days=1))
     return table, previous

@@ -1,4 +1,5 @@
-"""Main API rates routes: currencies, tables, series, convert, manual rates, refresh, status.
+"""Main API rates routes: currencies, tables, series, convert, refresh, status, and the manual
+rates' routes (from `fxdesk.rates.manual.router`) mounted among them.
 
 Every figure is a JSON string; reads carry an ETag and honour If-None-Match.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
@@ -17,10 +18,7 @@ from fxdesk.db import DbSession, utcnow
 from fxdesk.errors import InvalidInput, NotFound, error_responses
 from fxdesk.events.models import Lease
 from fxdesk.fields import CalendarDate
-from fxdesk.rates import service
-from fxdesk.rates.cache import series_points, table_payload
-from fxdesk.rates.conversion import BASE_CODE
-from fxdesk.rates.converter import answer_conversion
+from fxdesk.rates.conversions import answer_conversion
 from fxdesk.rates.dependencies import (
     Rates,
     known_code,
@@ -28,6 +26,10 @@ from fxdesk.rates.dependencies import (
     query_parameters,
     table_as_of,
 )
+from fxdesk.rates.fetchlog import recent_fetches
+from fxdesk.rates.manual.router import router as manual_router
+from fxdesk.rates.money import BASE_CODE
+from fxdesk.rates.payloads import series_points, table_payload
 from fxdesk.rates.scheduler import LEASE_NAME
 from fxdesk.rates.schemas import (
     AsOfOut,
@@ -35,13 +37,11 @@ from fxdesk.rates.schemas import (
     ConvertQuery,
     CurrenciesOut,
     LatestOut,
-    ManualRateIn,
-    ManualRateOut,
-    ManualRatePatch,
     RefreshOut,
     SeriesOut,
     StatusOut,
 )
+from fxdesk.rates.tables import load_series
 
 router = APIRouter(tags=["rates"], responses=error_responses(401, 403, 422))
 # The reads answer 503 until a first CBR table is stored.
@@ -60,7 +60,6 @@ Base = Annotated[
         description="Express rates in this currency (default RUB)",
     ),
 ]
-ManualId = Annotated[int, Path(ge=1, le=2**62)]
 ATTEMPT_COLUMNS = (
     "id",
     "started_at",
@@ -139,7 +138,7 @@ async def series(
     if len(wanted) > MAX_SERIES_CODES:
         raise InvalidInput(f"At most {MAX_SERIES_CODES} codes")
     base = known_code(base, known, field="base currency")
-    rows = await service.load_series(session, sorted({*wanted, base}), start, end)
+    rows = await load_series(session, sorted({*wanted, base}), start, end)
     points = series_points(rows, wanted, base)
     payload = {
         "base": base,
@@ -154,7 +153,7 @@ async def series(
 @router.get("/rates/status", response_model=StatusOut, responses=_READ)
 async def status(user: CurrentUser, rates: Rates, session: DbSession) -> Any:
     """The last fetch attempts, their outcome and the next planned run."""
-    attempts = await service.recent_fetches(session, 20)
+    attempts = await recent_fetches(session, 20)
     snapshot = await rates.cache.current()
     lease = await session.scalar(select(Lease).where(Lease.name == LEASE_NAME))
     return {
@@ -186,40 +185,9 @@ async def refresh(admin: AdminUser, rates: Rates) -> Any:
     }
 
 
-# --- manual rates --------------------------------------------------------------------------
+# --- manual rates (their own module; mounted here to keep the order routes are tried in) --
 
-
-@router.get("/rates/manual", response_model=list[ManualRateOut])
-async def list_manual(
-    user: CurrentUser,
-    session: DbSession,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> Any:
-    rows, _ = await service.list_manual(session, limit, offset)
-    return [service.manual_payload(row) for row in rows]
-
-
-@router.post("/rates/manual", response_model=ManualRateOut, status_code=201)
-async def create_manual(body: ManualRateIn, admin: AdminUser, session: DbSession) -> Any:
-    row = await service.create_manual(session, admin, body.code, body.name, body.value)
-    return service.manual_payload(row)
-
-
-@router.patch(
-    "/rates/manual/{rate_id}", response_model=ManualRateOut, responses=error_responses(400, 404)
-)
-async def update_manual(
-    rate_id: ManualId, body: ManualRatePatch, admin: AdminUser, session: DbSession
-) -> Any:
-    row = await service.update_manual(session, admin, rate_id, body.name, body.value)
-    return service.manual_payload(row)
-
-
-@router.delete("/rates/manual/{rate_id}", status_code=204, responses=error_responses(404))
-async def delete_manual(rate_id: ManualId, admin: AdminUser, session: DbSession) -> Response:
-    await service.delete_manual(session, admin, rate_id)
-    return Response(status_code=204)
+router.include_router(manual_router)
 
 
 # --- as-of (after the fixed /rates/... paths, which it would otherwise swallow) -------------

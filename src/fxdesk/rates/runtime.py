@@ -10,9 +10,10 @@ from fxdesk.config import Settings
 from fxdesk.db import Database, utcnow
 from fxdesk.events.consumer import EventConsumer
 from fxdesk.rates.cache import RatesCache
-from fxdesk.rates.cbr import CbrClient
-from fxdesk.rates.scheduler import RatesScheduler, make_cbr_client
-from fxdesk.rates.service import moscow_today
+from fxdesk.rates.cbr.client import CbrClient
+from fxdesk.rates.cbr.configured import make_cbr_client
+from fxdesk.rates.scheduler import RatesScheduler
+from fxdesk.rates.tables import moscow_today
 
 
 class RatesRuntime:

@@ -1,4 +1,4 @@
-"""The CBR fetch job (scheduled, under a DB lease, never overlapping) and the backfill.
+"""The CBR fetch job: scheduled, under a DB lease, never overlapping (the backfill is beside it).
 
 It runs at start and every poll interval plus jitter; one instance at a time holds the lease;
 runs of one instance queue on a lock; every attempt lands in fetch_log.
@@ -14,16 +14,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import httpx
 from prometheus_client import Counter
 
 from fxdesk.config import Settings
 from fxdesk.db import Database, utcnow
 from fxdesk.events.lease import acquire_lease, release_lease
 from fxdesk.logging import get_logger
-from fxdesk.rates import service
-from fxdesk.rates.cbr import CbrClient, CbrError, CbrTable
+from fxdesk.rates.cbr.client import CbrClient
+from fxdesk.rates.cbr.records import CbrError, CbrTable
 from fxdesk.rates.exceptions import FetchBusy, FetchFailed
+from fxdesk.rates.fetchlog import fetched_since, prune_fetch_log, record_fetch
+from fxdesk.rates.ingest import IngestResult, ingest_table
+from fxdesk.rates.tables import has_table, load_currencies, moscow_today, table_date_as_of
 from fxdesk.tasking import stop_task
 
 log = get_logger("fxdesk.rates.scheduler")
@@ -38,24 +40,6 @@ RATES_FETCHES = Counter(
 
 Trigger = Literal["schedule", "manual", "cli", "backfill"]
 ClientFactory = Callable[[], CbrClient]
-
-
-def mirror_daily_url(setting: str) -> str:
-    """FXDESK_CBR_MIRROR_URL may name the site root; the client wants its daily_json.js."""
-    return setting if setting.endswith(".js") else setting.rstrip("/") + "/daily_json.js"
-
-
-def make_cbr_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> CbrClient:
-    return CbrClient(
-        settings.cbr_base_url,
-        mirror_daily_url(settings.cbr_mirror_url),
-        transport=transport,
-        timeout=settings.cbr_timeout_seconds,
-        retries=settings.cbr_retries,
-        backoff=settings.cbr_backoff_seconds,
-    )
 
 
 def lease_ttl(settings: Settings) -> float:
@@ -109,7 +93,7 @@ class RatesScheduler:
         client_factory: ClientFactory,
         *,
         after_run: Callable[[], Awaitable[object]] | None = None,
-        today: Callable[[], dt.date] = service.moscow_today,
+        today: Callable[[], dt.date] = moscow_today,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -159,7 +143,7 @@ class RatesScheduler:
         if self._last_prune is None or now - self._last_prune > PRUNE_EVERY:
             self._last_prune = now
             async with self.database.session() as session:
-                await service.prune_fetch_log(session, now)
+                await prune_fetch_log(session, now)
 
     # --- one run ---------------------------------------------------------------------------
 
@@ -254,9 +238,9 @@ class RatesScheduler:
     async def _english_names(self, client: CbrClient, table: CbrTable) -> dict[str, str]:
         """English names, asked for once per new table and only if some currency lacks one."""
         async with self.database.session(write=False) as session:
-            if await service.has_table(session, table.date):
+            if await has_table(session, table.date):
                 return {}  # a repeated poll: no second request for every unchanged table
-            known = {c.code: c.name_en for c in await service.load_currencies(session)}
+            known = {c.code: c.name_en for c in await load_currencies(session)}
         if all(known.get(rate.code) for rate in table.rates):
             return {}
         try:
@@ -273,12 +257,12 @@ class RatesScheduler:
         requested: dt.date | None = None,
         *,
         started: dt.datetime,
-    ) -> service.IngestResult:
+    ) -> IngestResult:
         """Ingest `table` and log the fetch as running from `started` (when its source was
         first asked, before any retry) until now."""
         async with self.database.session() as session:
-            result = await service.ingest_table(session, table, names)
-            await service.record_fetch(
+            result = await ingest_table(session, table, names)
+            await record_fetch(
                 session,
                 started_at=started,
                 trigger=trigger,
@@ -305,7 +289,7 @@ class RatesScheduler:
         log.warning("rates_fetch_failed", trigger=trigger, source=source, error=str(exc))
         RATES_FETCHES.labels(source, "failed").inc()
         async with self.database.session() as session:
-            await service.record_fetch(
+            await record_fetch(
                 session,
                 started_at=started,
                 trigger=trigger,
@@ -319,88 +303,8 @@ class RatesScheduler:
         """True when some instance got an answer within the last half poll interval."""
         since = utcnow() - dt.timedelta(seconds=self.settings.rates_poll_seconds / 2)
         async with self.database.session(write=False) as session:
-            return await service.fetched_since(session, since)
+            return await fetched_since(session, since)
 
     async def _has_table_for(self, day: dt.date) -> bool:
         async with self.database.session(write=False) as session:
-            return await service.table_date_as_of(session, day) is not None
-
-
-# --- backfill ------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class BackfillReport:
-    days: int = 0
-    skipped: int = 0
-    fetched: int = 0
-    tables_added: int = 0
-    failed: list[dt.date] = field(default_factory=list)
-
-
-Progress = Callable[[dt.date, str], None]
-
-
-async def backfill(
-    database: Database,
-    settings: Settings,
-    client_factory: ClientFactory,
-    since: dt.date,
-    until: dt.date,
-    *,
-    holder: str,
-    progress: Progress | None = None,
-    pause_seconds: float = 0.0,
-    lease_wait_seconds: float = 120.0,
-) -> BackfillReport:
-    """Store every table in force between two days; resumable and idempotent.
-
-    One XML_daily?date_req= request per calendar day not yet covered: a day that already has a
-    table, or that an earlier backfill resolved (a weekend answers with Friday's table), is
-    skipped. Each day is stored in its own transaction under the fetch lease, so an interrupted
-    backfill resumes where it stopped and a running server's polls interleave with it.
-    """
-    if since > until:
-        raise ValueError("--since is after the end date")
-    async with database.session(write=False) as session:
-        covered = await service.covered_days(session, since, until)
-    days = [since + dt.timedelta(days=n) for n in range((until - since).days + 1)]
-    report = BackfillReport(days=len(days))
-    scheduler = RatesScheduler(database, settings, holder, client_factory)
-    ttl = lease_ttl(settings)
-    async with client_factory() as client:
-        for day in days:
-            if day in covered:
-                report.skipped += 1
-                if progress:
-                    progress(day, "skipped")
-                continue
-            waited = 0.0
-            while not await acquire_lease(database, LEASE_NAME, holder, ttl):
-                if waited >= lease_wait_seconds:
-                    raise FetchBusy()
-                await asyncio.sleep(1.0)
-                waited += 1.0
-            try:
-                started = utcnow()
-                try:
-                    table = await client.daily(day)
-                except CbrError as exc:
-                    await scheduler.log_failure("backfill", "cbr", exc, day, started=started)
-                    report.failed.append(day)
-                    if progress:
-                        progress(day, "failed")
-                    continue
-                result = await scheduler.store_table(
-                    table, {}, "backfill", requested=day, started=started
-                )
-            finally:
-                await release_lease(database, LEASE_NAME, holder)
-            report.fetched += 1
-            if result.inserted and result.outcome in ("published", "history"):
-                report.tables_added += 1
-            if progress:
-                progress(day, f"{table.date.isoformat()}: {result.outcome}")
-            if pause_seconds:
-                await asyncio.sleep(pause_seconds)
-    return report
+            return await table_date_as_of(session, day) is not None

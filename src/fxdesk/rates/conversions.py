@@ -1,4 +1,8 @@
-"""The converter: both legs from one CBR table (memory for today, as-of otherwise), or APILayer."""
+"""Answering a conversion question (GET /convert, the seed's POST /currency/convert).
+
+Both legs come from one CBR table (memory for today, as-of otherwise), or from APILayer; the
+arithmetic itself is in `fxdesk.rates.money`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from fxdesk.caching import Encoded, encode
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import apilayer
 from fxdesk.rates.cache import RatesCache
-from fxdesk.rates.conversion import (
+from fxdesk.rates.dependencies import known_code, table_as_of
+from fxdesk.rates.exceptions import NoRatesYet
+from fxdesk.rates.money import (
     Conversion,
     convert,
     decimal_text,
@@ -20,8 +26,6 @@ from fxdesk.rates.conversion import (
     round_amount,
     round_rate,
 )
-from fxdesk.rates.dependencies import known_code, table_as_of
-from fxdesk.rates.exceptions import NoRatesYet
 from fxdesk.rates.runtime import RatesRuntime
 from fxdesk.rates.schemas import ConvertQuery
 

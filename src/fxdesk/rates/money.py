@@ -1,4 +1,7 @@
-"""Exact conversion arithmetic: amounts, cross rates through RUB, one rounding at the output."""
+"""Money arithmetic, exact: amounts and codes parsed, cross rates through RUB, rounding.
+
+Figures stay Decimals in a 34-digit context; the only rounding is the one at the output.
+"""
 
 from __future__ import annotations
 
