@@ -13,10 +13,12 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from fxdesk.auth.dependencies import AdminUser, CurrentUser
-from fxdesk.caching import encode, etag_response
+from fxdesk.caching import etag_response
 from fxdesk.db import DbSession, utcnow
+from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import InvalidInput, NotFound, error_responses
 from fxdesk.events.models import Lease
+from fxdesk.events.schemas import Channel
 from fxdesk.fields import CalendarDate
 from fxdesk.rates.conversions import answer_conversion
 from fxdesk.rates.dependencies import (
@@ -115,7 +117,8 @@ async def series(
     request: Request,
     user: CurrentUser,
     rates: Rates,
-    session: DbSession,
+    database: DatabaseDep,
+    pages: PageCache,
     codes: Annotated[str, Query(min_length=3, max_length=400, examples=["USD,EUR"])],
     start: CalendarDate | None = None,
     end: CalendarDate | None = None,
@@ -138,16 +141,20 @@ async def series(
     if len(wanted) > MAX_SERIES_CODES:
         raise InvalidInput(f"At most {MAX_SERIES_CODES} codes")
     base = known_code(base, known, field="base currency")
-    rows = await load_series(session, sorted({*wanted, base}), start, end)
-    points = series_points(rows, wanted, base)
-    payload = {
-        "base": base,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "codes": wanted,
-        "series": points,
-    }
-    return etag_response(request, encode(payload))
+
+    async def build() -> dict[str, Any]:
+        async with database.session(write=False) as session:
+            rows = await load_series(session, sorted({*wanted, base}), start, end)
+        return {
+            "base": base,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "codes": wanted,
+            "series": series_points(rows, wanted, base),
+        }
+
+    key = ("series", tuple(wanted), start, end, base)  # remembered until the next rate event
+    return etag_response(request, await pages.page(Channel.rates, key, build))
 
 
 @router.get("/rates/status", response_model=StatusOut, responses=_READ)
@@ -199,16 +206,21 @@ async def as_of(
     date: CalendarDate,
     user: CurrentUser,
     rates: Rates,
+    pages: PageCache,
     base: Base = BASE_CODE,
 ) -> Response:
     """The table in force on `date`: the newest one dated on or before it."""
-    table, previous = await table_as_of(rates.cache, date)
-    if table is None:
-        raise NotFound(f"No CBR table is stored for {date.isoformat()} or any day before")
-    base = known_code(base, table.codes(), field="base currency")
-    snapshot = await rates.cache.current()
-    payload = {
-        "requested_date": date.isoformat(),
-        **table_payload(table, previous, base, snapshot.currencies),
-    }
-    return etag_response(request, encode(payload))
+
+    async def build() -> dict[str, Any]:
+        table, previous = await table_as_of(rates.cache, date)
+        if table is None:
+            raise NotFound(f"No CBR table is stored for {date.isoformat()} or any day before")
+        code = known_code(base, table.codes(), field="base currency")
+        snapshot = await rates.cache.current()
+        return {
+            "requested_date": date.isoformat(),
+            **table_payload(table, previous, code, snapshot.currencies),
+        }
+
+    # remembered until the next rate event; a refusal (404, 422) is not remembered
+    return etag_response(request, await pages.page(Channel.rates, ("as_of", date, base), build))
