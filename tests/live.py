@@ -22,7 +22,7 @@ from fxdesk.errors import Conflict
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.serving import SERVER_OPTIONS
-from tests.conftest import issue_token
+from tests.factories import issue_token
 
 probe = APIRouter(prefix="/api/v1/probe")
 

@@ -34,7 +34,7 @@ from fxdesk.auth.ratelimit import LoginLimiter
 from fxdesk.auth.service import AccountService
 from fxdesk.db import Database
 from fxdesk.users.models import Role
-from tests.conftest import make_settings, sqlite_session_token
+from tests.factories import make_settings, sqlite_session_token
 from tests.rates.conftest import DAILY_0319, DAILY_0425, store_tables
 
 _workdir = Path(tempfile.mkdtemp(prefix="fxdesk-fuzz-all-"))

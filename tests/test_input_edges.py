@@ -9,7 +9,8 @@ import pytest
 
 from fxdesk.errors import InvalidInput
 from fxdesk.users.models import Role, User
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import sign_in
 
 # At the calendar's edges, with offsets that push them past it in UTC; far outside the years
 # fxdesk accepts; naive where a time zone is required.

@@ -15,7 +15,7 @@ from fastapi import Request
 
 from fxdesk.config import Settings
 from fxdesk.logging import configure_logging
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 LOCAL_SECRET = "local-secret-f00dfeed"
 HEADER_TOKEN = "header-token-c0ffee11"

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from fxdesk.auth.cookies import resolve_client_address
 from fxdesk.config import Settings
 from fxdesk.users.models import User
-from tests.conftest import BASE_URL, PASSWORD, UserFactory
+from tests.conftest import UserFactory
+from tests.factories import BASE_URL, PASSWORD
 
 OWNER_ADDRESS = "198.51.100.7"
 ATTACKER_ADDRESS = "203.0.113.5"

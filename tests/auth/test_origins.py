@@ -12,7 +12,8 @@ from fxdesk.app import create_app
 from fxdesk.auth.origins import normalize_origin
 from fxdesk.config import Settings
 from fxdesk.users.models import User
-from tests.conftest import ALLOWED_ORIGIN, PASSWORD, UserFactory, sign_in
+from tests.conftest import UserFactory
+from tests.factories import ALLOWED_ORIGIN, PASSWORD, sign_in
 from tests.live import next_json, serving, token_for, ws_client
 
 

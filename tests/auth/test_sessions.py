@@ -13,12 +13,11 @@ import jwt
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import (
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import (
     ALLOWED_ORIGIN,
     PASSWORD,
     TEST_SECRET,
-    ClientFactory,
-    UserFactory,
     issue_token,
     login,
     make_settings,

@@ -14,7 +14,7 @@ from fxdesk.app import create_app
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import User
 from fxdesk.users.schemas import username_key
-from tests.conftest import BASE_URL, PASSWORD, make_settings, purge_stream, sign_in
+from tests.factories import BASE_URL, PASSWORD, make_settings, purge_stream, sign_in
 
 Apps = tuple[FastAPI, FastAPI]
 

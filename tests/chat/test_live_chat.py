@@ -15,7 +15,7 @@ from fxdesk.app import create_app
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import make_settings, purge_stream
+from tests.factories import make_settings, purge_stream
 from tests.live import next_event, serving, subscribe, token_for, ws_client
 
 

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import sign_in
 
 NO_CHANGE = {"detail": "You must provide at least one parameter"}
 JSON = {"content-type": "application/json"}

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import free_port, make_settings, purge_stream
+from tests.factories import free_port, make_settings, purge_stream
 from tests.live import next_event, next_json, probe_app, serving, subscribe, token_for, ws_client
 
 

@@ -15,8 +15,8 @@ import pytest
 from fxdesk.events.broker import Broker
 from fxdesk.events.nats_server import EMBEDDED_USER, EmbeddedNats
 from fxdesk.events.schemas import SUBJECTS, Channel
-from tests.conftest import make_settings
 from tests.events.test_nats_server import wait_for, wait_gone
+from tests.factories import make_settings
 
 
 async def _quiet(_error: Exception) -> None:

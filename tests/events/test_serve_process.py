@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.factories import free_port
 
 
 def _nats_children(parent: int) -> list[int]:

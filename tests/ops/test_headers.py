@@ -13,7 +13,8 @@ import pytest
 from fxdesk.app import create_app
 from fxdesk.config import Settings
 from fxdesk.users.models import Role
-from tests.conftest import UserFactory, make_settings, sign_in
+from tests.conftest import UserFactory
+from tests.factories import make_settings, sign_in
 from tests.live import serving
 
 HSTS = "max-age=31536000; includeSubDomains"

@@ -22,7 +22,8 @@ from fxdesk.rates import service
 from fxdesk.rates.cbr import parse_daily
 from fxdesk.rates.models import FetchLog, Rate
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, DbTemplate, UserFactory, make_settings, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory
+from tests.factories import make_settings, sign_in
 
 DAILY_0319 = "XML_daily_2026-03-19.xml"
 DAILY_0425 = "XML_daily_2026-04-25.xml"

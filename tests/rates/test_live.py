@@ -25,7 +25,8 @@ from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates.cbr import parse_daily
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import DbTemplate, purge_stream
+from tests.conftest import DbTemplate
+from tests.factories import purge_stream
 from tests.live import next_event, serving, subscribe, token_for, ws_client
 from tests.rates.conftest import DAILY_0319, DAILY_0425, fixture_bytes, moscow_noon, rates_settings
 

@@ -22,7 +22,8 @@ from fxdesk.rates.cache import RatesCache
 from fxdesk.rates.fastpath import FAST_READS
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
-from tests.conftest import ClientFactory, DbTemplate, UserFactory, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory
+from tests.factories import sign_in
 from tests.rates.conftest import (
     FakeCbr,
     moscow_noon,

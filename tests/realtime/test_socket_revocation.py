@@ -24,7 +24,7 @@ from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import PASSWORD, make_settings, purge_stream
+from tests.factories import PASSWORD, make_settings, purge_stream
 from tests.live import next_json, probe_app, serving, subscribe, token_for, ws_client
 
 CLOSE_WITHIN = 1.0
@@ -262,7 +262,7 @@ async def test_logout_is_refused_at_once_here_and_within_the_events_elsewhere(tw
 async def test_a_session_ended_without_an_event_is_refused_within_the_bound(two: Any) -> None:
     """Even if no event ever told an instance, it reads the session again after at most
     MAX_AGE_SECONDS; a write is refused at once."""
-    app_a, _host_a, app_b, host_b = two
+    app_a, _host_a, _app_b, host_b = two
     alice = await _user(app_a, "alice")
     token = await token_for(app_a, alice)
     async with _api(host_b, token) as on_b:

@@ -14,7 +14,7 @@ from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.wire import text_frame
 from fxdesk.users.models import User
 from fxdesk.users.schemas import username_key
-from tests.conftest import make_settings, purge_stream
+from tests.factories import make_settings, purge_stream
 from tests.live import next_event, probe_app, serving, subscribe, token_for, ws_client
 
 

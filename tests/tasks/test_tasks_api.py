@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import sign_in
 
 
 async def _as(make_client: ClientFactory, make_user: UserFactory, app, role: Role = Role.user):

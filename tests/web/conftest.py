@@ -20,7 +20,7 @@ from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.realtime.hub import Hub
 from fxdesk.users.models import Role, User
 from fxdesk.users.schemas import username_key
-from tests.conftest import make_settings, purge_stream
+from tests.factories import make_settings, purge_stream
 from tests.live import serving, token_for
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 from tests.web.conftest import Site, element_shot, screenshot, wait_live
 
 

@@ -19,7 +19,7 @@ from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates.cbr import parse_daily
 from fxdesk.users.models import Role
-from tests.conftest import make_settings
+from tests.factories import make_settings
 from tests.live import serving, token_for
 from tests.rates.conftest import fixtures_dir
 from tests.web.conftest import Site, element_shot, screenshot
