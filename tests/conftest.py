@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class DbTemplate:
         return self.pg.url(name)
 
     def derive(
-        self, key: str, directory: Path, build: Callable[[str], Awaitable[None]]
+        self, key: str, directory: Path, build: Callable[[str], Coroutine[Any, Any, None]]
     ) -> DbTemplate:
         if key not in self._derived:
             url = self.fresh(directory, stem=key)
@@ -200,6 +200,13 @@ def password_hash() -> str:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str, nats_server: EmbeddedNats) -> Settings:
     return make_settings(tmp_path, db_url, nats_url=nats_server.url)
+
+
+@pytest.fixture
+def live_settings(settings: Settings, nats_url: str) -> Settings:
+    """`settings` for a test that serves apps of its own (no `app` fixture), stream purged."""
+    assert settings.nats_url == nats_url
+    return settings
 
 
 @pytest.fixture

@@ -158,10 +158,11 @@ async def signed_in(
     make_client: Callable[..., httpx.AsyncClient],
     make_user: Callable[..., Any],
     role: Role = Role.user,
+    **client_options: Any,
 ) -> tuple[User, httpx.AsyncClient]:
     """A new user of `role` and a new client (from the fixtures' factories) signed in as it."""
     user: User = await make_user(role=role)
-    client = make_client()
+    client = make_client(**client_options)
     await sign_in(app, client, user)
     return user, client
 

@@ -222,9 +222,10 @@ class NatsCluster:
         nc = await self.connect()
         try:
             js = nc.jetstream(timeout=5)
-            for name in await js.streams_info():
+            for info in await js.streams_info():
+                assert info.config.name is not None  # every stream has a name
                 with contextlib.suppress(APIError):
-                    await js.delete_stream(name.config.name)
+                    await js.delete_stream(info.config.name)
         finally:
             await nc.close()
 

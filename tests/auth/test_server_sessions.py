@@ -10,11 +10,7 @@ import httpx
 
 from fxdesk.users.models import Role
 from tests.conftest import ClientFactory, UserFactory
-from tests.factories import PASSWORD, issue_token, login
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.factories import PASSWORD, bearer, issue_token, login
 
 
 async def me(client: httpx.AsyncClient, token: str) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI, Response
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
@@ -134,7 +134,7 @@ def unit_rates(name: str) -> dict[str, Decimal]:
     return {rate.code: rate.unit_rate for rate in parse_daily((FIXTURES / name).read_bytes()).rates}
 
 
-def row(page: Page, code: str):  # type: ignore[no-untyped-def]
+def row(page: Page, code: str) -> Locator:
     return page.locator(f'#rates-body tr[data-code="{code}"]')
 
 
