@@ -50,7 +50,7 @@ lint: sync
 	$(VENV)/ruff format --check src tests bench
 
 typecheck: sync
-	$(VENV)/mypy src
+	$(VENV)/mypy src tests
 
 pytest: sync browser postgres
 	$(VENV)/pytest -q
