@@ -53,7 +53,7 @@ typecheck: sync
 	$(VENV)/mypy src tests
 
 pytest: sync browser postgres
-	$(VENV)/pytest -q
+	$(VENV)/pytest -q --cov=fxdesk --cov-report=term-missing:skip-covered
 
 test: lint typecheck pytest
 
