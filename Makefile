@@ -50,10 +50,10 @@ lint: sync
 	$(VENV)/ruff format --check src tests bench
 
 typecheck: sync
-	$(VENV)/mypy src
+	$(VENV)/mypy src tests
 
 pytest: sync browser postgres
-	$(VENV)/pytest -q
+	$(VENV)/pytest -q --cov=fxdesk --cov-report=term-missing:skip-covered
 
 test: lint typecheck pytest
 

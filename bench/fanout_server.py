@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import resource
 import time
 import tracemalloc
 from collections import deque
 from typing import Any
 
 import uvicorn
+from fanout_process import raise_fd_limit
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
@@ -194,12 +194,6 @@ async def mem_diff(limit: int = 25, per: int = 1) -> dict[str, Any]:
         "files": files,
         "packages": per_package,
     }
-
-
-def raise_fd_limit() -> int:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def build_app(settings: Settings) -> FastAPI:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,10 +31,15 @@ class LoadResult:
             self.statuses[status] = self.statuses.get(status, 0) + count
 
     def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies, q)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (nearest rank); NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -49,6 +54,26 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     if length:
         await reader.readexactly(length)
     return status
+
+
+async def paced(
+    count: int, rate: float, send: Callable[[int], Awaitable[None]], start: float | None = None
+) -> float:
+    """Start `send(0)` .. `send(count - 1)` one every 1/rate s of the loop's clock from `start`
+    (now if None), each in its own task so that a slow one can't delay the next; wait for them
+    all. Returns how late, at worst, one was started."""
+    loop = asyncio.get_running_loop()
+    started = loop.time() if start is None else start
+    tasks = []
+    worst_late = 0.0
+    for i in range(count):
+        slot = started + i / rate
+        if slot > loop.time():
+            await asyncio.sleep(slot - loop.time())
+        worst_late = max(worst_late, loop.time() - slot)
+        tasks.append(asyncio.create_task(send(i)))
+    await asyncio.gather(*tasks)
+    return worst_late
 
 
 def http_request(

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+from loadgen import paced, percentile
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,13 +40,6 @@ TARGET_P99_MS = 150.0
 CONNECT_CONCURRENCY = 32
 DRAIN_SECONDS = 10.0
 WRITERS = 6
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def spread(values: list[float]) -> str:
@@ -139,13 +133,7 @@ async def write(hosts: list[str], tokens: list[str], count: int, rate: float) ->
             errors.append(str(response.status_code))
 
     started = loop.time()
-    tasks = []
-    for i in range(count):
-        slot = started + i / rate
-        if slot > loop.time():
-            await asyncio.sleep(slot - loop.time())
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    await paced(count, rate, one, started)
     seconds = loop.time() - started
     for client in clients:
         await client.aclose()

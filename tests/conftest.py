@@ -1,34 +1,31 @@
-"""Shared fixtures: a template database migrated once, a fresh copy and app per test."""
+"""Shared fixtures: a template database migrated once, a fresh copy and app per test.
+
+The plain helpers the tests call (settings, users, sign-in, clients, ports) are in factories.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
-import nats
 import pytest
-from nats.js.errors import NotFoundError
+from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from fxdesk.app import create_app
-from fxdesk.auth.sessions import open_session
 from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import Role, User
-from fxdesk.users.schemas import username_key
+from tests.factories import PASSWORD, add_user, asgi_client, free_port, make_settings, purge_stream
 from tests.natscluster import NatsCluster
 from tests.pg import Databases, postgres_server
-
-TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
-ALLOWED_ORIGIN = "https://allowed.example"
-BASE_URL = "https://testserver"
-PASSWORD = "correct-horse-battery"
 
 # No test may reach cbr.ru: the rates scheduler never polls on its own, and both CBR URLs name a
 # closed loopback port. In the environment, so `fxdesk serve` subprocesses inherit it too.
@@ -92,7 +89,7 @@ class DbTemplate:
         return self.pg.url(name)
 
     def derive(
-        self, key: str, directory: Path, build: Callable[[str], Awaitable[None]]
+        self, key: str, directory: Path, build: Callable[[str], Coroutine[Any, Any, None]]
     ) -> DbTemplate:
         if key not in self._derived:
             url = self.fresh(directory, stem=key)
@@ -158,14 +155,6 @@ def db_url(db_template: DbTemplate, tmp_path: Path) -> str:
     return db_template.fresh(tmp_path)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedNats]:
     """One real nats-server for the run; each app connects to it as to an external cluster."""
@@ -173,6 +162,13 @@ async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def nats_url(nats_server: EmbeddedNats) -> str:
+    """The run's nats-server, its stream purged for this test (whose database starts afresh)."""
+    await purge_stream(nats_server.url)
+    return nats_server.url
 
 
 @pytest.fixture(scope="session")
@@ -195,35 +191,10 @@ async def nats_cluster(_nats_cluster_for_run: NatsCluster) -> AsyncIterator[Nats
     await cluster.delete_streams()
 
 
-async def purge_stream(url: str, stream: str = "FXDESK") -> None:
-    """Start each test with an empty stream: its fresh database starts `seq` at 1 again."""
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().purge_stream(stream)
-    except NotFoundError:
-        pass
-    finally:
-        await nc.close()
-
-
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     """Argon2id hash of PASSWORD, computed once: fixtures insert users without re-hashing."""
     return PasswordHash((Argon2Hasher(),)).hash(PASSWORD)
-
-
-def make_settings(data_dir: Path, db: Path | str, **overrides: object) -> Settings:
-    """Test settings over `db`: a SQLite file's path or any database URL."""
-    values: dict[str, object] = {
-        "data_dir": data_dir,
-        "database_url": db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}",
-        "secret_key": TEST_SECRET,
-        "allowed_origins": [ALLOWED_ORIGIN],
-        "allowed_hosts": ["testserver"],  # BASE_URL's host (loopback names are always allowed)
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -232,7 +203,14 @@ def settings(tmp_path: Path, db_url: str, nats_server: EmbeddedNats) -> Settings
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[object]:
+def live_settings(settings: Settings, nats_url: str) -> Settings:
+    """`settings` for a test that serves apps of its own (no `app` fixture), stream purged."""
+    assert settings.nats_url == nats_url
+    return settings
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     assert settings.nats_url
     await purge_stream(settings.nats_url)
     application = create_app(settings, migrate=False)
@@ -244,15 +222,11 @@ ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
-async def make_client(app: object) -> AsyncIterator[ClientFactory]:
+async def make_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
     clients: list[httpx.AsyncClient] = []
 
-    def factory(**kwargs: object) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-            base_url=BASE_URL,
-            **kwargs,  # type: ignore[arg-type]
-        )
+    def factory(**kwargs: Any) -> httpx.AsyncClient:
+        client = asgi_client(app, **kwargs)
         clients.append(client)
         return client
 
@@ -270,74 +244,13 @@ UserFactory = Callable[..., Awaitable[User]]
 
 
 @pytest.fixture
-def make_user(app: object, password_hash: str) -> UserFactory:
+def make_user(app: FastAPI, password_hash: str) -> UserFactory:
     counter = iter(range(1, 1_000_000))
 
     async def factory(
         username: str | None = None, role: Role = Role.user, is_active: bool = True
     ) -> User:
         name = username or f"{role.value}{next(counter)}"
-        database: Database = app.state.database  # type: ignore[attr-defined]
-        async with database.session() as session:
-            user = User(
-                username=name,
-                username_key=username_key(name),
-                password_hash=password_hash,
-                role=role,
-                is_active=is_active,
-            )
-            session.add(user)
-        return user
+        return await add_user(app, name, role, password_hash=password_hash, is_active=is_active)
 
     return factory
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> None:
-    response = await client.post(
-        "/api/v1/auth/login", json={"username": username, "password": password}
-    )
-    assert response.status_code == 200, response.text
-
-
-async def issue_token(app: object, user: User, user_agent: str = "tests") -> str:
-    """A token of a new server-side session for `user` (what a login creates)."""
-    token, _ = await open_session(
-        app.state.database,  # type: ignore[attr-defined]
-        app.state.tokens,  # type: ignore[attr-defined]
-        user,
-        user_agent=user_agent,
-        address="127.0.0.1",
-    )
-    return token
-
-
-def sqlite_session_token(app: object, db_path: Path, username: str) -> str:
-    """A token of a new session for `username`, made with plain sqlite3 (for sync callers such
-    as schemathesis cases, whose app runs in a loop of its own)."""
-    import sqlite3
-    import uuid
-    from datetime import UTC, datetime
-
-    codec = app.state.tokens  # type: ignore[attr-defined]
-    now = datetime.now(UTC).replace(microsecond=0)
-    expires_at = now + codec.lifetime
-    session_id = uuid.uuid4().hex
-    stamps = (now, now, expires_at)  # as SQLAlchemy writes them to SQLite
-    with sqlite3.connect(db_path) as conn:
-        row = conn.execute(
-            "SELECT id, token_version, role FROM users WHERE username = ?", (username,)
-        ).fetchone()
-        conn.execute(
-            "INSERT INTO user_sessions (id, user_id, created_at, last_seen_at, expires_at, "
-            "user_agent, address) VALUES (?, ?, ?, ?, ?, 'fuzz', '127.0.0.1')",
-            (session_id, row[0], *(when.strftime("%Y-%m-%d %H:%M:%S.%f") for when in stamps)),
-        )
-    user = User(id=row[0], token_version=row[1], role=Role(row[2]))
-    return str(codec.issue(user, session_id, expires_at))
-
-
-async def sign_in(app: object, client: httpx.AsyncClient, user: User) -> str:
-    """Give `client` a session cookie for `user` without spending an Argon2 verification."""
-    token = await issue_token(app, user)
-    client.cookies.set("session_token", token)
-    return token

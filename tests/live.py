@@ -7,8 +7,9 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
+import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
@@ -22,7 +23,8 @@ from fxdesk.errors import Conflict
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.serving import SERVER_OPTIONS
-from tests.conftest import issue_token
+from fxdesk.users.models import User
+from tests.factories import add_user, api_client, issue_token
 
 probe = APIRouter(prefix="/api/v1/probe")
 
@@ -53,6 +55,28 @@ def probe_app(settings: Settings) -> FastAPI:
     app = create_app(settings, migrate=False)
     app.include_router(probe)
     return app
+
+
+class Served(NamedTuple):
+    app: FastAPI
+    host: str
+    user: User
+    token: str
+
+
+@contextlib.asynccontextmanager
+async def serving_probe(settings: Settings, username: str = "alice") -> AsyncIterator[Served]:
+    """A `probe_app` on `settings` under uvicorn, a user `username` and a token of theirs."""
+    app = probe_app(settings)
+    async with serving(app) as host:
+        user = await add_user(app, username)
+        yield Served(app, host, user, await token_for(app, user))
+
+
+async def post_probe(host: str, token: str, **body: object) -> httpx.Response:
+    """POST `body` (see ProbeIn) to the probe route of a `probe_app` served at `host`."""
+    async with api_client(host, token) as client:
+        return await client.post("/api/v1/probe/emit", json=body)
 
 
 @contextlib.asynccontextmanager
@@ -120,6 +144,11 @@ async def ws_client(
 
 async def next_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
+
+
+async def next_text(ws: ClientConnection, timeout: float = 10) -> str:
+    """The next frame as it came (the seed sockets speak plain text)."""
+    return str(await asyncio.wait_for(ws.recv(), timeout))
 
 
 async def next_event(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:

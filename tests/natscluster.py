@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,21 +18,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js.errors import APIError
 
 from fxdesk.events.nats_server import _pdeathsig_preexec, find_nats_server
+from tests.factories import free_ports, quiet
 
 LOG_TAIL_LINES = 30
 
 
 class NatsClusterError(RuntimeError):
     """The cluster did not come up, or did not settle, in time; the message says where it hung."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports (all held open together, so none repeats)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 @dataclass
@@ -93,7 +84,7 @@ class NatsCluster:
         self.name = name
         self.timeout = timeout
         self._binary = binary
-        ports = _free_ports(3 * size)
+        ports = free_ports(3 * size)
         self._nodes = [
             _Node(
                 index=i,
@@ -193,7 +184,7 @@ class NatsCluster:
     async def connect(self) -> NatsClient:
         """A client of the whole cluster (the caller closes it)."""
         return await nats.connect(
-            servers=self.node_urls, connect_timeout=2, reconnect_time_wait=0.5, error_cb=_quiet
+            servers=self.node_urls, connect_timeout=2, reconnect_time_wait=0.5, error_cb=quiet
         )
 
     async def stream_leader(self, stream: str, timeout: float = 20.0) -> int:
@@ -231,9 +222,10 @@ class NatsCluster:
         nc = await self.connect()
         try:
             js = nc.jetstream(timeout=5)
-            for name in await js.streams_info():
+            for info in await js.streams_info():
+                assert info.config.name is not None  # every stream has a name
                 with contextlib.suppress(APIError):
-                    await js.delete_stream(name.config.name)
+                    await js.delete_stream(info.config.name)
         finally:
             await nc.close()
 
@@ -325,8 +317,3 @@ class NatsCluster:
         nodes = [node] if node is not None else self._nodes
         logs = "\n".join(f"--- {n.name} ({n.log_file}):\n{n.log_tail()}" for n in nodes)
         return NatsClusterError(f"{message}\n{logs}")
-
-
-async def _quiet(_error: Exception) -> None:
-    # Refused connections to a killed node are the point of these tests; nats-py would log each.
-    return None

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.factories import free_port
+
 ENV_URL = "FXDESK_TEST_DATABASE_URL"
 
 
@@ -42,19 +44,11 @@ def _as_owner(args: list[str]) -> list[str]:
     return args
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     """One throwaway cluster; `url(db)` gives an asyncpg URL for a database on it."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="fxdesk-pg-"))
         self.data = self.root / "data"
         self._bin = _bindir()

@@ -20,7 +20,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import free_port
+from tests.factories import free_port
 
 PASSWORD = "scale-test-password-1"
 

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -44,7 +45,9 @@ def test_production_refuses_weak_or_missing_secrets(tmp_path: Path, secret: str 
         {"database_url": "postgresql+asyncpg://fx@127.0.0.1/fx", "nats_url": "nats://n1:4222"},
     ],
 )
-def test_shared_state_without_a_secret_refuses_to_start(tmp_path: Path, shared: dict) -> None:
+def test_shared_state_without_a_secret_refuses_to_start(
+    tmp_path: Path, shared: dict[str, Any]
+) -> None:
     settings = Settings(data_dir=tmp_path, **shared)
     with pytest.raises(ConfigError, match="every instance"):
         settings.prepare()

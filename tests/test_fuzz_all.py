@@ -27,6 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis import checks
+from schemathesis.generation.stateful.state_machine import APIStateMachine
 
 from fxdesk.app import create_app
 from fxdesk.auth.passwords import Passwords
@@ -34,7 +35,7 @@ from fxdesk.auth.ratelimit import LoginLimiter
 from fxdesk.auth.service import AccountService
 from fxdesk.db import Database
 from fxdesk.users.models import Role
-from tests.conftest import make_settings, sqlite_session_token
+from tests.factories import bearer, make_settings, sqlite_session_token
 from tests.rates.conftest import DAILY_0319, DAILY_0425, store_tables
 
 _workdir = Path(tempfile.mkdtemp(prefix="fxdesk-fuzz-all-"))
@@ -70,16 +71,16 @@ def _bearer(role: str) -> dict[str, str]:
             "UPDATE users SET is_active = 1, role = ? WHERE username = ?",
             (account_role.value, username),
         )
-    return {"Authorization": f"Bearer {sqlite_session_token(app, _db_path, username)}"}
+    return bearer(sqlite_session_token(app, _db_path, username))
 
 
-def no_leak(ctx: Any, response: Any, case: schemathesis.Case) -> bool:
+def no_leak(ctx: Any, response: Any, case: schemathesis.Case[Any]) -> bool:
     """No password hash, token or traceback in any body."""
     assert not LEAKS.search(response.text or ""), (case.method, case.path, response.text[:500])
     return True
 
 
-def no_server_error(ctx: Any, response: Any, case: schemathesis.Case) -> bool:
+def no_server_error(ctx: Any, response: Any, case: schemathesis.Case[Any]) -> bool:
     """No 5xx, but the documented 502/503 of the routes that fetch from cbr.ru."""
     upstream = (case.method.upper(), case.operation.path) in UPSTREAM_ROUTES
     allowed = upstream and response.status_code in (502, 503)
@@ -108,7 +109,7 @@ STATEFUL_CHECKS = {
 @pytest.mark.parametrize("role", sorted(ACCOUNTS))
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation(case: schemathesis.Case, role: str) -> None:
+def test_every_operation(case: schemathesis.Case[Any], role: str) -> None:
     headers = _bearer(role)
     response = case.call(headers=headers)
     case.validate_response(response, checks=CHECKS, headers=headers)
@@ -128,12 +129,14 @@ _STATEFUL_SETTINGS = settings(
 )
 
 
-def _machine(role: str, done: list[int]) -> type:
+def _machine(role: str, done: list[int]) -> type[APIStateMachine]:
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return {"headers": _bearer(role)}
 
-        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+        def validate_response(
+            self, response: Any, case: schemathesis.Case[Any], **kwargs: Any
+        ) -> None:
             case.validate_response(
                 response,
                 checks=STATEFUL_CHECKS[role],

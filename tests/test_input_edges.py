@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from fxdesk.errors import InvalidInput
 from fxdesk.realtime.router import post_chat
-from fxdesk.users.models import Role, User
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from fxdesk.users.models import Role
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import signed_in
 
 # At the calendar's edges, with offsets that push them past it in UTC; far outside the years
 # fxdesk accepts; naive where a time zone is required.
@@ -29,18 +32,9 @@ EDGE_DATES = ["0001-01-01", "9999-12-31", "1899-12-31", "2201-01-01"]
 BAD_CHARACTERS = ["\x00", "\x1b", "\u202e", "\u200b", "\U000e0001", "\ue000", "\u0378"]
 
 
-def _json(body: object) -> dict[str, object]:
+def _json(body: object) -> dict[str, Any]:
     """A JSON body sent as bytes, so that httpx does not refuse what a hostile client can send."""
     return {"content": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
-
-
-async def _signed_in(
-    app: object, make_client: ClientFactory, make_user: UserFactory, role: Role = Role.admin
-) -> tuple[User, httpx.AsyncClient]:
-    user = await make_user(role=role)
-    client = make_client()
-    await sign_in(app, client, user)
-    return user, client
 
 
 def _refused(response: httpx.Response) -> None:
@@ -50,9 +44,9 @@ def _refused(response: httpx.Response) -> None:
 
 @pytest.mark.parametrize("value", EDGE_TIMES)
 async def test_edge_times_are_refused_and_change_nothing(
-    value: str, app: object, make_client: ClientFactory, make_user: UserFactory
+    value: str, app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    _, client = await _signed_in(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     task = (await client.post("/api/v1/tasks", json={"title": "edge"})).json()
 
     _refused(await client.get("/api/v1/tasks", params={"updated_since": value}))
@@ -71,9 +65,9 @@ async def test_edge_times_are_refused_and_change_nothing(
 
 
 async def test_times_inside_the_range_are_stored_in_utc(
-    app: object, make_client: ClientFactory, make_user: UserFactory
+    app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    _, client = await _signed_in(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     created = await client.post(
         "/api/v1/tasks", json={"title": "offset", "due_at": "2199-12-31T23:30:00-23:59"}
     )
@@ -85,9 +79,9 @@ async def test_times_inside_the_range_are_stored_in_utc(
 
 @pytest.mark.parametrize("value", EDGE_DATES)
 async def test_edge_dates_are_refused(
-    value: str, app: object, make_client: ClientFactory, make_user: UserFactory
+    value: str, app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    _, client = await _signed_in(app, make_client, make_user, Role.user)
+    _, client = await signed_in(app, make_client, make_user)
     _refused(await client.get(f"/api/v1/rates/{value}"))
     _refused(await client.get("/api/v1/rates/series", params={"codes": "USD", "end": value}))
     _refused(await client.get("/api/v1/rates/series", params={"codes": "USD", "start": value}))
@@ -100,9 +94,9 @@ async def test_edge_dates_are_refused(
 
 @pytest.mark.parametrize("bad", BAD_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
 async def test_control_and_format_characters_are_refused_everywhere(
-    bad: str, app: object, make_client: ClientFactory, make_user: UserFactory
+    bad: str, app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    user, client = await _signed_in(app, make_client, make_user)
+    user, client = await signed_in(app, make_client, make_user, Role.admin)
     anonymous = make_client()
     text = f"a{bad}b"
 
@@ -137,7 +131,7 @@ async def test_control_and_format_characters_are_refused_everywhere(
     # A socket's chat (the main API's `chat` op and the seed's plain text) goes through the same
     # handler, and so through the same check.
     with pytest.raises(InvalidInput, match="control or invisible format"):
-        await post_chat(app, user, text)  # type: ignore[arg-type]
+        await post_chat(app, user, text)
 
     assert (await client.get("/api/v1/tasks")).json()["total"] == 0
     assert (await client.get("/api/v1/chat/messages")).json()["items"] == []
@@ -146,9 +140,9 @@ async def test_control_and_format_characters_are_refused_everywhere(
 
 
 async def test_multiline_text_keeps_newlines_and_tabs(
-    app: object, make_client: ClientFactory, make_user: UserFactory
+    app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    user, client = await _signed_in(app, make_client, make_user)
+    user, client = await signed_in(app, make_client, make_user, Role.admin)
     created = await client.post(
         "/api/v1/tasks", json={"title": "lines", "description": "one\r\ntwo\rthree\n\tfour"}
     )
@@ -157,7 +151,7 @@ async def test_multiline_text_keeps_newlines_and_tabs(
     _refused(await client.post("/api/v1/tasks", json={"title": "a\nb"}))  # a title is one line
     posted = await client.post("/api/v1/chat/messages", json={"text": "hi\r\n\tthere"})
     assert posted.status_code == 201 and posted.json()["text"] == "hi\n\tthere"
-    await post_chat(app, user, "from a socket\nsecond line")  # type: ignore[arg-type]
+    await post_chat(app, user, "from a socket\nsecond line")
     items = (await client.get("/api/v1/chat/messages")).json()["items"]
     assert [m["text"] for m in items] == ["from a socket\nsecond line", "hi\n\tthere"]
 

@@ -42,6 +42,7 @@ async def test_every_non_public_route_refuses_anonymous_requests(
         for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
             if (method, route.path) in PUBLIC:
                 continue
+            assert route.path is not None, route  # every route with methods has a path
             response = await client.request(method, _concrete(route.path), json={})
             assert response.status_code == 401, (method, route.path, response.status_code)
             checked += 1

@@ -5,12 +5,12 @@ leader's NATS node and then one fxdesk instance are SIGKILLed."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
+from tests.factories import until
 from tests.natscluster import NatsCluster
 from tests.pg import Databases
 from tests.scale import (
@@ -34,14 +34,6 @@ async def _watch_ready(host: str, seen: list[int | None], stop: asyncio.Event) -
             except httpx.HTTPError:
                 seen.append(None)
             await asyncio.sleep(0.02)
-
-
-async def _until(predicate: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_nothing_is_lost_across_a_nats_node_and_an_instance_killed(
@@ -92,7 +84,7 @@ async def test_nothing_is_lost_across_a_nats_node_and_an_instance_killed(
         await asyncio.sleep(3)
         await nats_cluster.kill(leader)  # the stream leader's node, and lost_node's server
         try:
-            await _until(lambda: 503 in ready_seen[lost_node.host], 15, "/ready 503")
+            await until(lambda: 503 in ready_seen[lost_node.host], 15, "/ready 503")
         except AssertionError:
             seen = ready_seen[lost_node.host]
             raise AssertionError(f"no 503 on the node's instance; it said {seen[-60:]}") from None
@@ -110,8 +102,8 @@ async def test_nothing_is_lost_across_a_nats_node_and_an_instance_killed(
         def all_delivered() -> bool:
             return all(written <= {e.task_id for e in r.events} for r in survivors)
 
-        await _until(all_delivered, 60, "every 2xx write at every client")
-        await _until(lambda: ready_seen[lost_node.host][-1:] == [200], 30, "/ready 200 again after")
+        await until(all_delivered, 60, "every 2xx write at every client")
+        await until(lambda: ready_seen[lost_node.host][-1:] == [200], 30, "/ready 200 again after")
         await asyncio.sleep(1)  # anything delivered twice would arrive now
 
         assert len(written) > WRITERS * WRITE_RATE * 5  # the load really ran

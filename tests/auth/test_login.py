@@ -8,7 +8,8 @@ import httpx
 from sqlalchemy import select
 
 from fxdesk.users.models import User
-from tests.conftest import PASSWORD, ClientFactory, UserFactory
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import PASSWORD
 
 
 async def test_registered_password_is_stored_as_argon2id(client: httpx.AsyncClient, app) -> None:

@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from fxdesk.auth.cookies import resolve_client_address
+from fxdesk.auth.ratelimit import LoginLimiter
 from fxdesk.config import Settings
 from fxdesk.users.models import User
-from tests.conftest import BASE_URL, PASSWORD, UserFactory
+from tests.conftest import UserFactory
+from tests.factories import PASSWORD, add_user, asgi_client
 
 OWNER_ADDRESS = "198.51.100.7"
 ATTACKER_ADDRESS = "203.0.113.5"
@@ -26,13 +29,12 @@ From = Callable[[str], httpx.AsyncClient]
 
 
 @pytest.fixture
-async def from_address(app: object) -> AsyncIterator[From]:
+async def from_address(app: FastAPI) -> AsyncIterator[From]:
     """Clients whose requests come from a given socket peer address."""
     clients: list[httpx.AsyncClient] = []
 
     def factory(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 40_000))  # type: ignore[arg-type]
-        client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+        client = asgi_client(app, address=(address, 40_000))
         clients.append(client)
         return client
 
@@ -52,16 +54,17 @@ async def _login(
     )
 
 
-def _limiter(app: object) -> object:
-    return app.state.accounts.limiter  # type: ignore[attr-defined]
+def _limiter(app: FastAPI) -> LoginLimiter:
+    limiter: LoginLimiter = app.state.accounts.limiter
+    return limiter
 
 
 async def test_an_attacker_elsewhere_cannot_lock_the_owner_out(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
     owner = await make_user()
     attacker, owner_client = from_address(ATTACKER_ADDRESS), from_address(OWNER_ADDRESS)
-    limit = app.state.settings.login_max_failures_per_account  # type: ignore[attr-defined]
+    limit = app.state.settings.login_max_failures_per_account
     for _ in range(limit):
         assert (await _login(attacker, owner, "wrong-guess")).status_code == 401
     stopped = await _login(attacker, owner, "wrong-guess")
@@ -78,11 +81,11 @@ async def test_an_attacker_elsewhere_cannot_lock_the_owner_out(
 
 
 async def test_the_attacker_may_still_try_other_accounts_until_the_address_ceiling(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
     limiter = _limiter(app)
-    limiter.pairs.limit = 2  # type: ignore[attr-defined]
-    limiter.addresses.limit = 5  # type: ignore[attr-defined]
+    limiter.pairs.limit = 2
+    limiter.addresses.limit = 5
     users = [await make_user() for _ in range(3)]
     attacker, other = from_address(ATTACKER_ADDRESS), from_address(OWNER_ADDRESS)
     for user in users[:2]:
@@ -99,11 +102,11 @@ async def test_the_attacker_may_still_try_other_accounts_until_the_address_ceili
 
 
 async def test_the_per_account_ceiling_holds_across_addresses(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
     limiter = _limiter(app)
-    limiter.pairs.limit = 2  # type: ignore[attr-defined]
-    limiter.accounts.limit = 4  # type: ignore[attr-defined]
+    limiter.pairs.limit = 2
+    limiter.accounts.limit = 4
     owner = await make_user()
     for n in range(2):
         bot = from_address(f"203.0.113.{10 + n}")
@@ -115,9 +118,9 @@ async def test_the_per_account_ceiling_holds_across_addresses(
 
 
 async def test_a_good_login_clears_only_its_own_address_count(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
-    _limiter(app).pairs.limit = 3  # type: ignore[attr-defined]
+    _limiter(app).pairs.limit = 3
     owner = await make_user()
     attacker, owner_client = from_address(ATTACKER_ADDRESS), from_address(OWNER_ADDRESS)
     for _ in range(2):
@@ -133,12 +136,12 @@ async def test_a_good_login_clears_only_its_own_address_count(
 
 
 async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
     owner = await make_user()
     attacker = from_address(ATTACKER_ADDRESS)
-    limit = app.state.settings.login_max_failures_per_account  # type: ignore[attr-defined]
-    assert app.state.settings.trusted_proxies == []  # type: ignore[attr-defined]
+    limit = app.state.settings.login_max_failures_per_account
+    assert app.state.settings.trusted_proxies == []
     for n in range(limit):
         # A made-up X-Forwarded-For per attempt would be a fresh address each time if believed.
         response = await _login(attacker, owner, "wrong-guess", x_forwarded_for=f"192.0.2.{n}")
@@ -150,12 +153,12 @@ async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
 
 
 async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
-    app: object, make_user: UserFactory, from_address: From
+    app: FastAPI, make_user: UserFactory, from_address: From
 ) -> None:
-    app.state.settings.trusted_proxies = [ipaddress.ip_network("10.0.0.0/8")]  # type: ignore[attr-defined]
+    app.state.settings.trusted_proxies = [ipaddress.ip_network("10.0.0.0/8")]
     owner = await make_user()
     proxy = from_address(PROXY_ADDRESS)  # everybody arrives through it
-    limit = app.state.settings.login_max_failures_per_account  # type: ignore[attr-defined]
+    limit = app.state.settings.login_max_failures_per_account
     for n in range(limit):
         # What the attacker writes is left of what the proxy appends: it is never believed.
         forwarded = f"192.0.2.{n}, {ATTACKER_ADDRESS}"
@@ -168,7 +171,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
 
 
 async def test_a_username_that_grows_under_nfkc_is_counted_not_a_500(
-    app: object, from_address: From
+    app: FastAPI, from_address: From
 ) -> None:
     # U+FDFA becomes 18 characters under NFKC: 64 of them exceed the key column as such.
     client = from_address(ATTACKER_ADDRESS)
@@ -227,20 +230,12 @@ async def test_the_served_app_does_not_believe_forwarded_for_from_a_loopback_pee
     """Under uvicorn as `fxdesk serve` runs it, a local client's made-up X-Forwarded-For is not
     its address (uvicorn's own proxy-header rewrite trusts any loopback peer)."""
     from fxdesk.app import create_app
-    from fxdesk.users.schemas import username_key
     from tests.live import serving
 
     served = create_app(settings, migrate=False)
     limit = settings.login_max_failures_per_account
     async with serving(served) as host:
-        async with served.state.database.session() as session:
-            session.add(
-                User(
-                    username="owner",
-                    username_key=username_key("owner"),
-                    password_hash=password_hash,
-                )
-            )
+        await add_user(served, "owner", password_hash=password_hash)
         async with httpx.AsyncClient(base_url=f"http://{host}") as client:
             for n in range(limit):
                 response = await _login(client, "owner", "wrong", x_forwarded_for=f"192.0.2.{n}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
@@ -12,14 +13,14 @@ from fxdesk.app import create_app
 from fxdesk.auth.origins import normalize_origin
 from fxdesk.config import Settings
 from fxdesk.users.models import User
-from tests.conftest import ALLOWED_ORIGIN, PASSWORD, UserFactory, sign_in
+from tests.conftest import UserFactory
+from tests.factories import ALLOWED_ORIGIN, PASSWORD, asgi_client, sign_in
 from tests.live import next_json, serving, token_for, ws_client
 
 
-def local_client(app: object) -> httpx.AsyncClient:
+def local_client(app: FastAPI) -> httpx.AsyncClient:
     """A client whose requests arrive (ASGI `server`) at 127.0.0.1:8000, like `make run`'s."""
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+    return asgi_client(app, base_url="http://127.0.0.1:8000")
 
 
 CROSS_SITE = {"detail": "Cross-site request refused"}

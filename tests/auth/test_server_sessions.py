@@ -9,11 +9,8 @@ from typing import Any
 import httpx
 
 from fxdesk.users.models import Role
-from tests.conftest import PASSWORD, ClientFactory, UserFactory, issue_token, login
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import PASSWORD, bearer, issue_token, login
 
 
 async def me(client: httpx.AsyncClient, token: str) -> int:

@@ -13,12 +13,13 @@ import jwt
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import (
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import (
     ALLOWED_ORIGIN,
     PASSWORD,
     TEST_SECRET,
-    ClientFactory,
-    UserFactory,
+    asgi_client,
+    bearer,
     issue_token,
     login,
     make_settings,
@@ -56,7 +57,9 @@ async def test_login_cookie_has_secure_flags(
     assert attributes["samesite"] == "lax"
     assert attributes["path"] == "/"
     assert attributes["max-age"] == "86400"
-    assert attributes["value"] not in response.text  # the token never travels in a body
+    token = attributes["value"]
+    assert isinstance(token, str)
+    assert token not in response.text  # the token never travels in a body
     body = response.json()
     assert body["user"]["username"] == user.username
     assert "password_hash" not in response.text
@@ -79,9 +82,7 @@ async def test_cookie_secure_flag_can_be_disabled_for_local_http(
     app = create_app(make_settings(tmp_path, db_url, cookie_secure=False), migrate=False)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://localhost"
-        ) as plain,
+        asgi_client(app, base_url="http://localhost") as plain,
     ):
         await plain.post(
             "/auth/register", json={"username": "plainuser", "password": "password-123"}
@@ -163,10 +164,10 @@ async def test_bad_tokens_get_401(
         token = "not.a.token"
     # the control: the same claims, properly signed, are accepted
     good = jwt.encode(_claims(user.id, sid), TEST_SECRET, algorithm="HS256")
-    ok = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {good}"})
+    ok = await client.get("/api/v1/auth/me", headers=bearer(good))
     assert ok.status_code == 200
 
-    by_header = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    by_header = await client.get("/api/v1/auth/me", headers=bearer(token))
     assert by_header.status_code == 401
     client.cookies.set("session_token", token)
     by_cookie = await client.get("/api/v1/users")
@@ -293,6 +294,6 @@ async def test_bearer_requests_are_not_subject_to_the_origin_check(
     token = await issue_token(app, user)
     response = await client.post(
         "/api/v1/auth/logout-all",
-        headers={"Authorization": f"Bearer {token}", "Origin": "https://evil.example"},
+        headers={**bearer(token), "Origin": "https://evil.example"},
     )
     assert response.status_code == 200

@@ -6,27 +6,21 @@ import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from fxdesk.app import create_app
-from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.models import User
-from fxdesk.users.schemas import username_key
-from tests.conftest import BASE_URL, PASSWORD, make_settings, purge_stream, sign_in
+from tests.factories import PASSWORD, add_user, asgi_client, make_settings, sign_in
 
 Apps = tuple[FastAPI, FastAPI]
 
 
 @pytest.fixture
-async def two_instances(
-    tmp_path: Path, db_url: str, nats_server: EmbeddedNats
-) -> AsyncIterator[Apps]:
+async def two_instances(tmp_path: Path, db_url: str, nats_url: str) -> AsyncIterator[Apps]:
     """Two instances, each with its own data dir, on one database and one NATS."""
-    await purge_stream(nats_server.url)
-    a = create_app(make_settings(tmp_path / "a", db_url, nats_url=nats_server.url), migrate=False)
-    b = create_app(make_settings(tmp_path / "b", db_url, nats_url=nats_server.url), migrate=False)
+    a = create_app(make_settings(tmp_path / "a", db_url, nats_url=nats_url), migrate=False)
+    b = create_app(make_settings(tmp_path / "b", db_url, nats_url=nats_url), migrate=False)
     async with a.router.lifespan_context(a), b.router.lifespan_context(b):
         yield a, b
 
@@ -34,18 +28,9 @@ async def two_instances(
 @pytest.fixture
 def make_user_in(password_hash: str) -> object:
     async def factory(app: FastAPI) -> User:
-        async with app.state.database.session() as session:
-            user = User(
-                username="olga", username_key=username_key("olga"), password_hash=password_hash
-            )
-            session.add(user)
-        return user
+        return await add_user(app, "olga", password_hash=password_hash)
 
     return factory
-
-
-def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
 
 
 async def test_failed_logins_spread_over_instances_trip_the_limit(
@@ -54,7 +39,7 @@ async def test_failed_logins_spread_over_instances_trip_the_limit(
     a, b = two_instances
     user = await make_user_in(a)  # type: ignore[operator]
     limit = a.state.settings.login_max_failures_per_account
-    async with _client(a) as on_a, _client(b) as on_b:
+    async with asgi_client(a) as on_a, asgi_client(b) as on_b:
         for client in itertools.islice(itertools.cycle([on_a, on_b]), limit):
             wrong = await client.post(
                 "/api/v1/auth/login", json={"username": user.username, "password": "wrong-guess"}
@@ -74,7 +59,7 @@ async def test_a_good_login_on_one_instance_clears_the_count_on_the_other(
     a, b = two_instances
     user = await make_user_in(a)  # type: ignore[operator]
     limit = a.state.settings.login_max_failures_per_account
-    async with _client(a) as on_a, _client(b) as on_b:
+    async with asgi_client(a) as on_a, asgi_client(b) as on_b:
         for _ in range(limit - 1):
             bad = {"username": user.username, "password": "wrong-guess"}
             assert (await on_a.post("/api/v1/auth/login", json=bad)).status_code == 401
@@ -89,7 +74,7 @@ async def test_chat_limit_holds_across_instances(two_instances: Apps, make_user_
     a, b = two_instances
     user = await make_user_in(a)  # type: ignore[operator]
     limit = a.state.settings.chat_messages_per_window
-    async with _client(a) as on_a, _client(b) as on_b:
+    async with asgi_client(a) as on_a, asgi_client(b) as on_b:
         for client, app in ((on_a, a), (on_b, b)):
             await sign_in(app, client, user)
         for n, client in enumerate(itertools.islice(itertools.cycle([on_a, on_b]), limit)):

@@ -15,8 +15,9 @@ from fxdesk.caching import CoherentCache
 from fxdesk.events.schemas import Channel
 from fxdesk.tasks.models import Task
 from fxdesk.users.models import Role
-from tests.events.test_socket_revocation import _api, _user, two
+from tests.factories import api_client as _api
 from tests.live import token_for
+from tests.realtime.test_socket_revocation import _user, two
 
 WITHIN = 1.0
 __all__ = ["two"]  # the fixture: two instances of one deployment
@@ -50,7 +51,7 @@ async def test_a_write_shows_at_once_here_and_within_a_second_elsewhere(two: Any
         assert (await on_a.get("/api/v1/tasks")).json()["total"] == 1
 
         async def b_sees_it() -> bool:
-            return (await on_b.get("/api/v1/tasks")).json()["total"] == 1
+            return bool((await on_b.get("/api/v1/tasks")).json()["total"] == 1)
 
         assert await _until(b_sees_it, WITHIN) < WITHIN
         stale = await on_b.get("/api/v1/tasks", headers={"If-None-Match": board_etag})

@@ -3,11 +3,15 @@ non-integer query parameter: the seed's 4xx with its message, never a 500, nothi
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import signed_in
 
 NO_CHANGE = {"detail": "You must provide at least one parameter"}
 JSON = {"content-type": "application/json"}
@@ -27,29 +31,25 @@ MALFORMED = {
 }
 
 
-async def _admin(app: object, make_client: ClientFactory, make_user: UserFactory):
-    client = make_client()
-    await sign_in(app, client, await make_user(role=Role.admin))
-    return client
-
-
-async def _task(client: httpx.AsyncClient) -> dict:
+async def _task(client: httpx.AsyncClient) -> dict[str, Any]:
     created = await client.post("/tasks/create_task", json={"title": "kept", "description": "d"})
     assert created.status_code == 200, created.text
-    return created.json()
+    body: dict[str, Any] = created.json()
+    return body
 
 
-async def _manual_rate(client: httpx.AsyncClient) -> dict:
+async def _manual_rate(client: httpx.AsyncClient) -> dict[str, Any]:
     created = await client.post("/rates/create", json={"code": "XAA", "name": "A", "value": "2"})
     assert created.status_code == 200, created.text
-    return created.json()
+    body: dict[str, Any] = created.json()
+    return body
 
 
 @pytest.mark.parametrize("body", NOTHING.values(), ids=NOTHING.keys())
 async def test_update_with_nothing_to_change_gets_the_seeds_400(
-    body: dict, app: object, make_client: ClientFactory, make_user: UserFactory
+    body: dict[str, Any], app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    client = await _admin(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     task = await _task(client)
     rate = await _manual_rate(client)
 
@@ -66,9 +66,9 @@ async def test_update_with_nothing_to_change_gets_the_seeds_400(
 
 @pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
 async def test_malformed_bodies_get_a_clear_422_on_every_seed_write(
-    body: dict, app: object, make_client: ClientFactory, make_user: UserFactory
+    body: dict[str, Any], app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    client = await _admin(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     task = await _task(client)
     rate = await _manual_rate(client)
     anonymous = make_client()
@@ -89,7 +89,7 @@ async def test_malformed_bodies_get_a_clear_422_on_every_seed_write(
 
 @pytest.mark.parametrize("body", [*NOTHING.values(), *MALFORMED.values()])
 async def test_seed_bodies_required_get_422_not_500(
-    body: dict, app: object, make_client: ClientFactory
+    body: dict[str, Any], app: FastAPI, make_client: ClientFactory
 ) -> None:
     anonymous = make_client()
     for url in ("/auth/register", "/auth/login"):
@@ -102,16 +102,18 @@ async def test_seed_bodies_required_get_422_not_500(
     "query", ["", "?id=", "?id=abc", "?id=1.5", "?id=0", "?id=99999999999999999999"]
 )
 async def test_task_routes_with_a_missing_or_bad_id(
-    query: str, app: object, make_client: ClientFactory, make_user: UserFactory
+    query: str, app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    client = await _admin(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     await _task(client)
     for method, path in (
         ("PUT", "/tasks/update_task"),
         ("PUT", "/tasks/finish_task"),
         ("DELETE", "/tasks/delete_task"),
     ):
-        kwargs = {"json": {"title": "changed"}} if path.endswith("update_task") else {}
+        kwargs: dict[str, Any] = (
+            {"json": {"title": "changed"}} if path.endswith("update_task") else {}
+        )
         response = await client.request(method, path + query, **kwargs)
         assert response.status_code == 422, (path, response.text)
         assert response.json()["detail"]
@@ -121,12 +123,12 @@ async def test_task_routes_with_a_missing_or_bad_id(
 
 @pytest.mark.parametrize("query", ["", "?rate_id=", "?rate_id=x", "?rate_id=-1"])
 async def test_rate_routes_with_a_missing_or_bad_id(
-    query: str, app: object, make_client: ClientFactory, make_user: UserFactory
+    query: str, app: FastAPI, make_client: ClientFactory, make_user: UserFactory
 ) -> None:
-    client = await _admin(app, make_client, make_user)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     await _manual_rate(client)
     for method, path in (("PATCH", "/rates/update"), ("DELETE", "/rates/delete")):
-        kwargs = {"json": {"name": "B"}} if method == "PATCH" else {}
+        kwargs: dict[str, Any] = {"json": {"name": "B"}} if method == "PATCH" else {}
         response = await client.request(method, path + query, **kwargs)
         assert response.status_code == 422, (path, response.text)
     rows = (await client.get("/rates/get/code", params={"code": "XAA"})).json()

@@ -15,19 +15,14 @@ import pytest
 from fxdesk.events.broker import Broker
 from fxdesk.events.nats_server import EMBEDDED_USER, EmbeddedNats
 from fxdesk.events.schemas import SUBJECTS, Channel
-from tests.conftest import make_settings
-from tests.events.test_nats_server import wait_for, wait_gone
-
-
-async def _quiet(_error: Exception) -> None:
-    return None
+from tests.factories import make_settings, quiet, wait_for, wait_gone
 
 
 async def _refused(url: str, **options: str) -> None:
     """Connecting with `options` (none: anonymous) is refused by the server's authorization."""
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         client = await nats.connect(
-            url, allow_reconnect=False, connect_timeout=2, error_cb=_quiet, **options
+            url, allow_reconnect=False, connect_timeout=2, error_cb=quiet, **options
         )
         await client.close()  # not reached when refused
 
@@ -126,7 +121,7 @@ async def test_a_forged_chat_event_cannot_reach_fxdesks_embedded_server(tmp_path
         forged = b'{"type": "chat_message", "data": {"author": "admin", "text": "forged"}}'
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             intruder = await nats.connect(
-                url, allow_reconnect=False, connect_timeout=2, error_cb=_quiet
+                url, allow_reconnect=False, connect_timeout=2, error_cb=quiet
             )
             await intruder.publish(subject, forged)
             await intruder.flush()

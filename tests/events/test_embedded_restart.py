@@ -5,18 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
-from tests.events.test_serve_process import _gone, _nats_children
+from tests.factories import nats_children, process_gone, until
 from tests.scale import FxdeskProcess, Receiver, Writer, account, instance_env
-
-
-async def _until(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_killed_embedded_nats_server_is_restarted_and_nothing_is_lost(
@@ -32,7 +24,7 @@ async def test_a_killed_embedded_nats_server_is_restarted_and_nothing_is_lost(
     try:
         await instance.wait_ready()
         assert instance.proc is not None
-        [first] = _nats_children(instance.proc.pid)
+        [first] = nats_children(instance.proc.pid)
         receiver = Receiver("reader", await account(instance.host, "reader"))
         receiver.follow([instance.host])
         await asyncio.wait_for(receiver.subscribed.wait(), 20)
@@ -41,7 +33,7 @@ async def test_a_killed_embedded_nats_server_is_restarted_and_nothing_is_lost(
 
         await asyncio.sleep(2)
         os.kill(first, signal.SIGKILL)
-        await _until(lambda: _gone(first), 10, "the killed server gone")
+        await until(lambda: process_gone(first), 10, "the killed server gone")
         await asyncio.sleep(4)  # writes go on while the server is away and comes back
         await writer.stop()
         written = {w.task_id for w in writer.done}
@@ -50,7 +42,7 @@ async def test_a_killed_embedded_nats_server_is_restarted_and_nothing_is_lost(
             assert receiver is not None
             return written <= {e.task_id for e in receiver.events}
 
-        await _until(delivered, 10, "every 2xx write delivered after the restart")
+        await until(delivered, 10, "every 2xx write delivered after the restart")
         await asyncio.sleep(1)  # anything delivered twice would arrive now
 
         assert writer.failed == []  # the outage did not turn a write away
@@ -60,7 +52,7 @@ async def test_a_killed_embedded_nats_server_is_restarted_and_nothing_is_lost(
         task_ids = [e.task_id for e in receiver.events]
         assert len(task_ids) == len(set(task_ids))
         assert receiver.resumes == 0  # the same socket carried on; nothing had to resume
-        [second] = _nats_children(instance.proc.pid)
+        [second] = nats_children(instance.proc.pid)
         assert second != first
     finally:
         if writer is not None:

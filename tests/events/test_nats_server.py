@@ -8,7 +8,6 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import nats
@@ -20,6 +19,7 @@ from fxdesk.events.nats_server import (
     NatsServerNotFoundError,
     find_nats_server,
 )
+from tests.factories import process_gone, wait_for, wait_gone
 
 HELPER = textwrap.dedent(
     """
@@ -44,31 +44,6 @@ HELPER = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def process_gone(pid: int) -> bool:
-    """True once the pid has exited; a zombie nobody has reaped yet counts as exited."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    except NotADirectoryError:  # no /proc: not Linux
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    state = next(line for line in status.splitlines() if line.startswith("State:"))
-    return state.split()[1] == "Z"
-
-
-async def wait_gone(pid: int, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process_gone(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return process_gone(pid)
 
 
 def write_file(path: Path, text: str, mode: int = 0o644) -> Path:
@@ -211,15 +186,6 @@ async def test_jetstream_that_never_answers_times_out_with_stderr(tmp_path: Path
     assert not server.running
 
 
-async def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
 async def test_killed_server_is_restarted_on_same_port_and_store(tmp_path: Path) -> None:
     async with EmbeddedNats(tmp_path / "nats", log_level="WARNING") as server:
         url, first_pid = server.url, server.pid
@@ -323,7 +289,7 @@ async def test_ready_holds_503_for_a_moment_after_an_outage_however_short(
     from fxdesk.events import consumer as consumer_module
 
     clock = [100.0]
-    monkeypatch.setattr(consumer_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])  # the time module the consumer reads
     events = consumer_module.EventConsumer(broker=None)  # type: ignore[arg-type]
     events._set_problem(None)  # the start: no outage to report
     assert events.readiness() is None

@@ -12,31 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
-
-
-def _nats_children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == parent and name == "nats-server":
-            found.append(int(entry.name))
-    return found
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return state[state.rindex(")") + 2] == "Z"  # a zombie has exited; only its entry is left
+from tests.factories import free_port, nats_children, process_gone
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
@@ -66,16 +42,16 @@ def test_no_nats_server_outlives_the_service(tmp_path: Path, signum: signal.Sign
                 pass
             time.sleep(0.2)
         assert ready is not None and ready.json()["status"] == "ready"
-        children = _nats_children(service.pid)
+        children = nats_children(service.pid)
         assert len(children) == 1, children
         nats_pid = children[0]
 
         service.send_signal(signum)
         service.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while not _gone(nats_pid) and time.monotonic() < deadline:
+        while not process_gone(nats_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _gone(nats_pid), f"nats-server {nats_pid} outlived the service"
+        assert process_gone(nats_pid), f"nats-server {nats_pid} outlived the service"
     finally:
         if service.poll() is None:
             service.kill()

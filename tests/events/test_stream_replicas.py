@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from fxdesk.config import ConfigError, Settings
 from fxdesk.events.broker import Broker
 from fxdesk.events.schemas import SUBJECTS
-from tests.conftest import make_settings
+from tests.factories import make_settings
 from tests.natscluster import NatsCluster
 
 STREAM = "FXDESK"

@@ -9,7 +9,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fxdesk.config import Settings
 from fxdesk.ops.limits import BodyLimitMiddleware
-from tests.conftest import PASSWORD, ClientFactory
+from tests.conftest import ClientFactory
+from tests.factories import PASSWORD
 
 LIMIT = 1_048_576
 

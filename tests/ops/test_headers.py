@@ -13,7 +13,8 @@ import pytest
 from fxdesk.app import create_app
 from fxdesk.config import Settings
 from fxdesk.users.models import Role
-from tests.conftest import UserFactory, make_settings, sign_in
+from tests.conftest import UserFactory
+from tests.factories import asgi_client, make_settings, sign_in
 from tests.live import serving
 
 HSTS = "max-age=31536000; includeSubDomains"
@@ -42,8 +43,7 @@ async def bare(tmp_path: Path) -> AsyncIterator[object]:
 
     def factory(base_url: str = "https://testserver", **overrides: object) -> httpx.AsyncClient:
         settings = make_settings(tmp_path, tmp_path / "unused.db", **overrides)
-        transport = httpx.ASGITransport(app=create_app(settings, migrate=False))
-        client = httpx.AsyncClient(transport=transport, base_url=base_url)
+        client = asgi_client(create_app(settings, migrate=False), base_url=base_url)
         clients.append(client)
         return client
 

@@ -6,7 +6,8 @@ import httpx
 
 from fxdesk.db import Database
 from fxdesk.users.models import Role
-from tests.conftest import UserFactory, sign_in
+from tests.conftest import UserFactory
+from tests.factories import sign_in
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:

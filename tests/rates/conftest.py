@@ -22,7 +22,8 @@ from fxdesk.rates.cbr.daily import parse_daily
 from fxdesk.rates.ingest import ingest_table
 from fxdesk.rates.models import FetchLog, Rate
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, DbTemplate, UserFactory, make_settings, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory
+from tests.factories import ALLOWED_ORIGIN, make_settings, signed_in
 
 DAILY_0319 = "XML_daily_2026-03-19.xml"
 DAILY_0425 = "XML_daily_2026-04-25.xml"
@@ -160,15 +161,14 @@ def fake_cbr(app: Any) -> FakeCbr:
 
 @pytest.fixture
 async def user_client(app: Any, make_client: ClientFactory, make_user: UserFactory) -> Any:
-    client = make_client()
-    await sign_in(app, client, await make_user(role=Role.user))
+    _, client = await signed_in(app, make_client, make_user, Role.user)
     return client
 
 
 @pytest.fixture
 async def admin_client(app: Any, make_client: ClientFactory, make_user: UserFactory) -> Any:
-    client = make_client(headers={"Origin": "https://allowed.example"})
-    await sign_in(app, client, await make_user(role=Role.admin))
+    origin = {"Origin": ALLOWED_ORIGIN}
+    _, client = await signed_in(app, make_client, make_user, Role.admin, headers=origin)
     return client
 
 

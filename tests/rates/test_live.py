@@ -14,18 +14,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from fastapi import FastAPI, Response
 from websockets.asyncio.client import ClientConnection, connect
 
 from fxdesk.app import create_app
-from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates.cbr.daily import parse_daily
-from fxdesk.users.models import Role, User
-from fxdesk.users.schemas import username_key
-from tests.conftest import DbTemplate, purge_stream
+from fxdesk.users.models import Role
+from tests.conftest import DbTemplate
+from tests.factories import add_user, api_client
 from tests.live import next_event, serving, subscribe, token_for, ws_client
 from tests.rates.conftest import DAILY_0319, DAILY_0425, fixture_bytes, moscow_noon, rates_settings
 
@@ -43,13 +41,6 @@ def fake_cbr_site(pages: dict[str, bytes]) -> FastAPI:
         return Response(pages[name], media_type="text/xml; charset=windows-1251")
 
     return site
-
-
-async def add_user(app: FastAPI, name: str, role: Role) -> User:
-    async with app.state.database.session() as session:
-        user = User(username=name, username_key=username_key(name), password_hash="x", role=role)
-        session.add(user)
-    return user
 
 
 @contextlib.asynccontextmanager
@@ -72,11 +63,10 @@ async def nothing_more(ws: ClientConnection) -> None:
 
 
 async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
-    tmp_path: Path, db_template: DbTemplate, nats_server: EmbeddedNats
+    tmp_path: Path, db_template: DbTemplate, nats_url: str
 ) -> None:
-    await purge_stream(nats_server.url)
     pages: dict[str, bytes] = {}
-    nc = await nats.connect(nats_server.url)
+    nc = await nats.connect(nats_url)
     on_nats: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def collect(msg: Any) -> None:
@@ -91,7 +81,7 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
         shared = tmp_path / "shared"
         shared.mkdir()
         first = rates_settings(
-            shared, db_template, nats_server.url, cbr_base_url=f"http://{cbr_host}/scripts"
+            shared, db_template, nats_url, cbr_base_url=f"http://{cbr_host}/scripts"
         )
         second = first.model_copy(update={"data_dir": tmp_path})
         app_a, app_b = create_app(first, migrate=False), create_app(second, migrate=False)
@@ -100,14 +90,8 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
         async with serving(app_a) as host_a, serving(app_b) as host_b:
             admin = await add_user(app_a, "boss", Role.admin)
             alice = await add_user(app_a, "alice", Role.user)
-            api_a = httpx.AsyncClient(
-                base_url=f"http://{host_a}",
-                headers={"Authorization": f"Bearer {await token_for(app_a, admin)}"},
-            )
-            api_b = httpx.AsyncClient(
-                base_url=f"http://{host_b}",
-                headers={"Authorization": f"Bearer {await token_for(app_b, alice)}"},
-            )
+            api_a = api_client(host_a, await token_for(app_a, admin))
+            api_b = api_client(host_b, await token_for(app_b, alice))
             async with (
                 ws_client(host_b, await token_for(app_b, alice)) as live,
                 seed_socket(host_a, await token_for(app_a, alice)) as seed,
@@ -176,10 +160,9 @@ async def test_fetches_reach_nats_both_sockets_and_the_other_instance(
 
 
 async def test_ws_rates_refuses_without_a_session(
-    tmp_path: Path, db_template: DbTemplate, nats_server: EmbeddedNats
+    tmp_path: Path, db_template: DbTemplate, nats_url: str
 ) -> None:
-    await purge_stream(nats_server.url)
-    app = create_app(rates_settings(tmp_path, db_template, nats_server.url), migrate=False)
+    app = create_app(rates_settings(tmp_path, db_template, nats_url), migrate=False)
     async with serving(app) as host, connect(f"ws://{host}/ws/rates", open_timeout=10) as ws:
         with pytest.raises(Exception) as closed:
             await asyncio.wait_for(ws.recv(), 5)

@@ -20,7 +20,8 @@ from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates import cache, conversions
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
-from tests.conftest import ClientFactory, DbTemplate, UserFactory, sign_in
+from tests.conftest import ClientFactory, DbTemplate, UserFactory
+from tests.factories import sign_in
 from tests.rates.conftest import (
     FakeCbr,
     moscow_noon,
@@ -122,9 +123,10 @@ async def test_etag_and_if_none_match(app: Any, loaded: FakeCbr, user_client: An
         assert stale.status_code == 200 and stale.content == first.content
     # A correction changes the table, so the old ETag no longer matches.
     latest = await user_client.get("/api/v1/rates/latest")
+    assert isinstance(loaded.daily, bytes)
     loaded.daily = loaded.daily.replace(
         b"<Value>75,5273</Value><VunitRate>75,5273", b"<Value>75,5274</Value><VunitRate>75,5274"
-    )  # type: ignore[union-attr]
+    )
     report = await app.state.rates.scheduler.run_once("manual")
     assert report.outcome == "corrected"
     after = await user_client.get(

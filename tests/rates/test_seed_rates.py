@@ -139,9 +139,10 @@ async def test_tasks_run(app: Any, fake_cbr: FakeCbr, admin_client: Any, user_cl
         "status": "success",
         "message": "CBR table of 2026-04-25 from cbr: unchanged, 0 rows changed",
     }
+    assert isinstance(fake_cbr.daily, bytes)
     fake_cbr.daily = fake_cbr.daily.replace(
         b"<Value>88,2826</Value><VunitRate>88,2826", b"<Value>88,3000</Value><VunitRate>88,3"
-    )  # type: ignore[union-attr]
+    )
     corrected = await admin_client.post("/tasks/run")
     assert corrected.json()["message"].endswith("corrected, 1 rows changed")
     fake_cbr.daily = 503

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import signed_in
 
 
-async def _as(make_client: ClientFactory, make_user: UserFactory, app, role: Role = Role.user):
-    user = await make_user(role=role)
-    client = make_client()
-    await sign_in(app, client, user)
-    return user, client
-
-
-async def _create(client: httpx.AsyncClient, title: str, **extra: object) -> dict:
+async def _create(client: httpx.AsyncClient, title: str, **extra: object) -> dict[str, Any]:
     response = await client.post("/api/v1/tasks", json={"title": title, **extra})
     assert response.status_code == 201, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
 @pytest.mark.parametrize("role", [Role.user, Role.moderator, Role.admin])
 async def test_every_task_route_against_every_role(
     role: Role, make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    _owner, owner_client = await _as(make_client, make_user, app)
-    actor, client = await _as(make_client, make_user, app, role)
+    _owner, owner_client = await signed_in(app, make_client, make_user)
+    actor, client = await signed_in(app, make_client, make_user, role)
     staff = role in (Role.moderator, Role.admin)
 
     own = await _create(client, f"own task of {role}")
@@ -71,8 +67,8 @@ async def test_every_task_route_against_every_role(
 async def test_two_concurrent_finishes_one_wins(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    alice, alice_client = await _as(make_client, make_user, app)
-    bob, bob_client = await _as(make_client, make_user, app)
+    alice, alice_client = await signed_in(app, make_client, make_user)
+    bob, bob_client = await signed_in(app, make_client, make_user)
     for round_ in range(5):
         task = await _create(alice_client, f"race {round_}")
         a, b = await asyncio.gather(
@@ -93,8 +89,8 @@ async def test_two_concurrent_finishes_one_wins(
 async def test_two_concurrent_deletes_and_restores_one_wins(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    _, first = await _as(make_client, make_user, app, Role.moderator)
-    _, second = await _as(make_client, make_user, app, Role.admin)
+    _, first = await signed_in(app, make_client, make_user, Role.moderator)
+    _, second = await signed_in(app, make_client, make_user, Role.admin)
     for round_ in range(5):
         task = await _create(first, f"delete race {round_}")
         a, b = await asyncio.gather(
@@ -116,7 +112,7 @@ async def test_two_concurrent_deletes_and_restores_one_wins(
 async def test_stale_edit_gets_412_and_changes_nothing(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    _, client = await _as(make_client, make_user, app, Role.moderator)
+    _, client = await signed_in(app, make_client, make_user, Role.moderator)
     task = await _create(client, "versioned")
     first = await client.patch(
         f"/api/v1/tasks/{task['id']}", json={"title": "first edit"}, headers={"If-Match": '"1"'}
@@ -144,7 +140,7 @@ async def test_stale_edit_gets_412_and_changes_nothing(
 async def test_soft_delete_hides_and_restore_brings_back(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    _, client = await _as(make_client, make_user, app, Role.admin)
+    _, client = await signed_in(app, make_client, make_user, Role.admin)
     task = await _create(client, "Deletable")
     await _create(client, "Keeper")
     assert (await client.delete(f"/api/v1/tasks/{task['id']}")).status_code == 200
@@ -167,8 +163,8 @@ async def test_soft_delete_hides_and_restore_brings_back(
 async def test_history_lists_every_change_with_its_actor(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    author, author_client = await _as(make_client, make_user, app)
-    mod, mod_client = await _as(make_client, make_user, app, Role.moderator)
+    author, author_client = await signed_in(app, make_client, make_user)
+    mod, mod_client = await signed_in(app, make_client, make_user, Role.moderator)
     task = await _create(author_client, "chronicle")
     await author_client.patch(
         f"/api/v1/tasks/{task['id']}", json={"priority": "urgent", "version": 1}
@@ -192,14 +188,14 @@ async def test_history_lists_every_change_with_its_actor(
 async def test_list_filters_sort_and_pages(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    alice, alice_client = await _as(make_client, make_user, app)
-    bob, bob_client = await _as(make_client, make_user, app)
+    alice, alice_client = await signed_in(app, make_client, make_user)
+    bob, bob_client = await signed_in(app, make_client, make_user)
     for title in ("banana", "apple", "cherry"):
         await _create(alice_client, title, description=f"fruit {title}")
     done = await _create(bob_client, "durian")
     await alice_client.post(f"/api/v1/tasks/{done['id']}/finish")
 
-    async def titles(**params: object) -> list[str]:
+    async def titles(**params: Any) -> list[str]:
         response = await alice_client.get("/api/v1/tasks", params=params)
         assert response.status_code == 200, response.text
         return [t["title"] for t in response.json()["items"]]
@@ -230,8 +226,8 @@ async def test_list_filters_sort_and_pages(
 async def test_seed_task_routes_and_texts(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    user, client = await _as(make_client, make_user, app)
-    _, mod_client = await _as(make_client, make_user, app, Role.moderator)
+    user, client = await signed_in(app, make_client, make_user)
+    _, mod_client = await signed_in(app, make_client, make_user, Role.moderator)
     created = await client.post(
         "/tasks/create_task", json={"title": "Seed task", "description": "from the seed"}
     )
@@ -276,8 +272,8 @@ async def test_seed_task_routes_and_texts(
 async def test_seed_update_of_someone_elses_task_is_refused(
     make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
-    _, owner = await _as(make_client, make_user, app)
-    _, other = await _as(make_client, make_user, app)
+    _, owner = await signed_in(app, make_client, make_user)
+    _, other = await signed_in(app, make_client, make_user)
     task = (await owner.post("/tasks/create_task", json={"title": "Mine only"})).json()
     refused = await other.put(f"/tasks/update_task?id={task['id']}", json={"title": "Hijack"})
     assert refused.status_code == 403 and refused.json() == {"detail": "Permission denied"}
@@ -288,9 +284,9 @@ async def test_a_deleted_task_is_hidden_the_same_way_on_every_route(
     role: Role, make_client: ClientFactory, make_user: UserFactory, app
 ) -> None:
     """Whoever may not see a deleted task may not see it through its history either."""
-    _owner, owner_client = await _as(make_client, make_user, app)
-    _mod, mod_client = await _as(make_client, make_user, app, Role.moderator)
-    _reader, client = await _as(make_client, make_user, app, role)
+    _owner, owner_client = await signed_in(app, make_client, make_user)
+    _mod, mod_client = await signed_in(app, make_client, make_user, Role.moderator)
+    _reader, client = await signed_in(app, make_client, make_user, role)
     task = await _create(owner_client, f"soon deleted, seen by {role}")
     assert (await mod_client.delete(f"/api/v1/tasks/{task['id']}")).status_code == 200
 

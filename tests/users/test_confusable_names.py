@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from fxdesk.db import Database, alembic_config
-from tests.conftest import PASSWORD, ClientFactory, login
+from tests.conftest import ClientFactory
+from tests.factories import PASSWORD, login
 
 CYRILLIC_A = "\u0430"
 FULL_WIDTH_ADMIN = "\uff41\uff44\uff4d\uff49\uff4e"

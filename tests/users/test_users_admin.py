@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fxdesk.users.models import Role
-from tests.conftest import ClientFactory, UserFactory, sign_in
+from tests.conftest import ClientFactory, UserFactory
+from tests.factories import sign_in
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,22 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, BrowserContext, Page, WebSocket, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    ViewportSize,
+    WebSocket,
+    async_playwright,
+)
 
 from fxdesk.app import create_app
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.realtime.hub import Hub
 from fxdesk.users.models import Role, User
-from fxdesk.users.schemas import username_key
-from tests.conftest import make_settings, purge_stream
+from tests.factories import add_user, make_settings, purge_stream
 from tests.live import serving, token_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,8 +40,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+MOBILE: ViewportSize = {"width": 360, "height": 740}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 SIGNED_IN_HINT = "fxdesk:signed-in"
 
@@ -78,15 +85,7 @@ class Site:
         return f"http://{self.host}"
 
     async def user(self, name: str, role: Role = Role.user) -> User:
-        async with self.app.state.database.session() as session:
-            user = User(
-                username=name,
-                username_key=username_key(name),
-                password_hash=self.password_hash,
-                role=role,
-            )
-            session.add(user)
-        return user
+        return await add_user(self.app, name, role, password_hash=self.password_hash)
 
     def watch(self, page: Page, label: str) -> None:
         """Every console error, uncaught exception or CSP report of `page` is a failure."""
@@ -149,6 +148,13 @@ class Site:
         if user is not None:
             await wait_live(page)
         return page
+
+
+def task_card(page: Page, title: str) -> Locator:
+    """The board's card of the task titled `title`."""
+    return page.locator("#task-list li.task").filter(
+        has=page.locator(".task-title", has_text=title)
+    )
 
 
 async def wait_live(page: Page) -> None:
@@ -215,7 +221,7 @@ class Gate:
         self.hub = hub
         self.open = asyncio.Event()
         self.waiting = asyncio.Event()
-        self.original: Callable[[float], Awaitable[None]] = hub.wait_caught_up
+        self.original = hub.wait_caught_up
 
         async def held(limit_seconds: float) -> None:
             self.waiting.set()

@@ -81,7 +81,7 @@ async def test_openapi_declares_cookie_and_bearer_security(client: httpx.AsyncCl
     }
     cookie = by_type[("apiKey", "cookie", "session_token", None)]
     bearer = by_type[("http", None, None, "bearer")]
-    alternatives = [{cookie: []}, {bearer: []}]
+    alternatives: list[dict[str, list[str]]] = [{cookie: []}, {bearer: []}]
     checked = 0
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():

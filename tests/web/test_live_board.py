@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import PASSWORD
-from tests.web.conftest import Site, element_shot, screenshot, wait_live
-
-
-def task_card(page: Page, title: str):  # type: ignore[no-untyped-def]
-    return page.locator("#task-list li.task").filter(
-        has=page.locator(".task-title", has_text=title)
-    )
+from tests.factories import PASSWORD
+from tests.web.conftest import Site, element_shot, screenshot, task_card, wait_live
 
 
 async def test_two_users_see_each_other_live(site: Site, browser: Browser) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI, Response
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from fxdesk.config import Settings
 from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.rates.cbr.daily import parse_daily
 from fxdesk.users.models import Role
-from tests.conftest import make_settings
+from tests.factories import make_settings
 from tests.live import serving, token_for
 from tests.rates.conftest import fixtures_dir
 from tests.web.conftest import Site, element_shot, screenshot
@@ -134,7 +134,7 @@ def unit_rates(name: str) -> dict[str, Decimal]:
     return {rate.code: rate.unit_rate for rate in parse_daily((FIXTURES / name).read_bytes()).rates}
 
 
-def row(page: Page, code: str):  # type: ignore[no-untyped-def]
+def row(page: Page, code: str) -> Locator:
     return page.locator(f'#rates-body tr[data-code="{code}"]')
 
 

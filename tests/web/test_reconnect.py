@@ -13,9 +13,9 @@ from fxdesk.realtime.hub import Hub
 from fxdesk.tasks import service as tasks
 from fxdesk.tasks.schemas import TaskCreate
 from fxdesk.users.models import Role, User
+from tests.factories import bearer
 from tests.live import token_for
-from tests.web.conftest import Gate, SentFrames, Site, drop_sockets, element_shot
-from tests.web.test_live_board import task_card
+from tests.web.conftest import Gate, SentFrames, Site, drop_sockets, element_shot, task_card
 
 
 async def happen_while_away(site: Site, author: User, title: str, text: str) -> int:
@@ -108,9 +108,7 @@ async def test_page_leaves_when_its_session_ends_elsewhere(site: Site, browser: 
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     async with httpx.AsyncClient(base_url=site.url) as other:
         token = await token_for(site.app, user)
-        response = await other.post(
-            "/api/v1/auth/logout-all", headers={"Authorization": f"Bearer {token}"}
-        )
+        response = await other.post("/api/v1/auth/logout-all", headers=bearer(token))
         assert response.status_code == 200
     await expect(page.locator("#auth-view")).to_be_visible(timeout=3000)
     await expect(page.locator("#auth-notice")).to_have_text(
@@ -131,7 +129,7 @@ async def test_page_takes_a_new_role_without_a_reload(site: Site, browser: Brows
         response = await other.patch(
             f"/api/v1/users/{user.id}",
             json={"role": "moderator"},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(token),
         )
         assert response.status_code == 200
     await expect(page.locator("#whoami")).to_have_text("mona · moderator", timeout=3000)

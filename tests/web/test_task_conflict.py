@@ -9,8 +9,7 @@ from playwright.async_api import Browser, expect
 
 from fxdesk.users.models import Role
 from tests.live import token_for
-from tests.web.conftest import Gate, Site, drop_sockets, element_shot
-from tests.web.test_live_board import task_card
+from tests.web.conftest import Gate, Site, drop_sockets, element_shot, task_card
 
 
 async def test_stale_edit_history_delete_restore(site: Site, browser: Browser) -> None:

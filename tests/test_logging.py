@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import structlog
 from fastapi import Request
 
 from fxdesk.config import Settings
 from fxdesk.logging import configure_logging
-from tests.conftest import make_settings
+from tests.factories import asgi_client, bearer, make_settings
 
 LOCAL_SECRET = "local-secret-f00dfeed"
 HEADER_TOKEN = "header-token-c0ffee11"
@@ -64,15 +63,9 @@ async def test_a_forced_error_writes_one_bounded_entry_without_secrets(
     capsys.readouterr()
 
     # raise_app_exceptions stays on: an error that escaped the app would fail the test here.
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="https://testserver",
-        cookies={"session_token": COOKIE_TOKEN},
-    ) as client:
+    async with asgi_client(app, cookies={"session_token": COOKIE_TOKEN}) as client:
         response = await client.post(
-            "/test-only/explode",
-            json={"password": BODY_PASSWORD},
-            headers={"Authorization": f"Bearer {HEADER_TOKEN}"},
+            "/test-only/explode", json={"password": BODY_PASSWORD}, headers=bearer(HEADER_TOKEN)
         )
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}

@@ -20,43 +20,27 @@ from websockets.exceptions import ConnectionClosed
 
 from fxdesk.auth.models import UserSession
 from fxdesk.chat.models import ChatMessage
-from fxdesk.events.nats_server import EmbeddedNats
 from fxdesk.users.lookup import MAX_AGE_SECONDS
 from fxdesk.users.models import Role, User
-from fxdesk.users.schemas import username_key
-from tests.conftest import PASSWORD, make_settings, purge_stream
-from tests.live import next_json, probe_app, serving, subscribe, token_for, ws_client
+from tests.factories import PASSWORD, add_user, api_client, make_settings
+from tests.live import next_json, next_text, probe_app, serving, subscribe, token_for, ws_client
 
 CLOSE_WITHIN = 1.0
 
 
 async def _user(app: Any, name: str, role: Role = Role.user) -> User:
-    async with app.state.database.session() as session:
-        user = User(
-            username=name,
-            username_key=username_key(name),
-            password_hash=app.state.password_hash,
-            role=role,
-        )
-        session.add(user)
-    return user
+    """A user who can log in with PASSWORD (`two` keeps its hash on each app)."""
+    return await add_user(app, name, role, password_hash=app.state.password_hash)
 
 
 @pytest.fixture
-async def two(tmp_path: Path, db_url: str, nats_server: EmbeddedNats, password_hash: str) -> Any:
+async def two(tmp_path: Path, db_url: str, nats_url: str, password_hash: str) -> Any:
     """Two instances of one deployment (same database, same NATS), both serving."""
-    await purge_stream(nats_server.url)
-    app_a = probe_app(make_settings(tmp_path / "a", db_url, nats_url=nats_server.url))
-    app_b = probe_app(make_settings(tmp_path / "b", db_url, nats_url=nats_server.url))
+    app_a = probe_app(make_settings(tmp_path / "a", db_url, nats_url=nats_url))
+    app_b = probe_app(make_settings(tmp_path / "b", db_url, nats_url=nats_url))
     app_a.state.password_hash = app_b.state.password_hash = password_hash
     async with serving(app_a) as host_a, serving(app_b) as host_b:
         yield app_a, host_a, app_b, host_b
-
-
-def _api(host: str, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://{host}", headers={"Authorization": f"Bearer {token}"}
-    )
 
 
 async def _closed(ws: ClientConnection, limit: float = 5.0) -> tuple[int | None, float]:
@@ -83,24 +67,24 @@ Action = Callable[[str, str, str], Awaitable[httpx.Response]]
 
 
 async def _logout(host: str, token: str, _admin: str) -> httpx.Response:
-    async with _api(host, token) as api:
+    async with api_client(host, token) as api:
         return await api.post("/api/v1/auth/logout")
 
 
 async def _logout_all(host: str, token: str, _admin: str) -> httpx.Response:
-    async with _api(host, token) as api:
+    async with api_client(host, token) as api:
         return await api.post("/api/v1/auth/logout-all")
 
 
 async def _deactivate(host: str, token: str, admin: str) -> httpx.Response:
-    async with _api(host, token) as api:
+    async with api_client(host, token) as api:
         me = (await api.get("/api/v1/auth/me")).json()
-    async with _api(host, admin) as api:
+    async with api_client(host, admin) as api:
         return await api.patch(f"/api/v1/users/{me['id']}", json={"is_active": False})
 
 
 async def _end_from_list(host: str, token: str, _admin: str) -> httpx.Response:
-    async with _api(host, token) as api:
+    async with api_client(host, token) as api:
         mine = (await api.get("/api/v1/auth/sessions")).json()["items"]
         current = next(item["id"] for item in mine if item["current"])
         return await api.delete(f"/api/v1/auth/sessions/{current}")
@@ -147,7 +131,7 @@ async def test_a_password_change_closes_the_other_sessions_sockets_only(two: Any
     async with ws_client(host_b, here) as mine, ws_client(host_b, elsewhere) as theirs:
         await subscribe(mine, ["chat"])
         await subscribe(theirs, ["chat"])
-        async with _api(host_a, here) as api:
+        async with api_client(host_a, here) as api:
             response = await api.post(
                 "/api/v1/auth/password",
                 json={"current_password": PASSWORD, "new_password": "another-password-2"},
@@ -164,7 +148,7 @@ async def test_a_role_change_closes_the_users_sockets_with_4403(two: Any) -> Non
     admin = await _user(app_a, "root", Role.admin)
     async with ws_client(host_b, await token_for(app_a, alice)) as live:
         await subscribe(live, ["tasks"])
-        async with _api(host_a, await token_for(app_a, admin)) as api:
+        async with api_client(host_a, await token_for(app_a, admin)) as api:
             response = await api.patch(f"/api/v1/users/{alice.id}", json={"role": "moderator"})
         assert response.status_code == 200
         done = time.monotonic()
@@ -215,7 +199,7 @@ async def test_a_socket_cannot_chat_once_its_session_has_ended(two: Any) -> None
             pass
         assert message["detail"] == "Session ended"
         await seed.send("still me, seed?")
-        while not (line := await asyncio.wait_for(seed.recv(), 5)).startswith("Error"):
+        while not (line := await next_text(seed, 5)).startswith("Error"):
             pass
         assert line == "Error: Session ended"
     async with app_a.state.database.session() as session:
@@ -245,7 +229,7 @@ async def test_logout_is_refused_at_once_here_and_within_the_events_elsewhere(tw
     app_a, host_a, _app_b, host_b = two
     alice = await _user(app_a, "alice")
     token = await token_for(app_a, alice)
-    async with _api(host_a, token) as on_a, _api(host_b, token) as on_b:
+    async with api_client(host_a, token) as on_a, api_client(host_b, token) as on_b:
         assert await _status(on_a) == 200
         assert await _status(on_b) == 200  # instance b now knows the session
         assert (await on_a.post("/api/v1/auth/logout")).status_code == 200
@@ -265,7 +249,7 @@ async def test_a_session_ended_without_an_event_is_refused_within_the_bound(two:
     app_a, _host_a, _app_b, host_b = two
     alice = await _user(app_a, "alice")
     token = await token_for(app_a, alice)
-    async with _api(host_b, token) as on_b:
+    async with api_client(host_b, token) as on_b:
         assert await _status(on_b) == 200
         async with app_a.state.database.session() as session:
             await session.execute(
@@ -282,7 +266,7 @@ async def test_while_the_event_path_is_down_every_read_checks_the_database(two: 
     app_a, _host_a, app_b, host_b = two
     alice = await _user(app_a, "alice")
     token = await token_for(app_a, alice)
-    async with _api(host_b, token) as on_b:
+    async with api_client(host_b, token) as on_b:
         assert await _status(on_b) == 200
         app_b.state.events.problem = "the stream consumer delivered nothing for 9 s"
         try:
@@ -302,7 +286,7 @@ async def test_a_role_change_reaches_reads_on_another_instance(two: Any) -> None
     admin = await _user(app_a, "root", Role.admin)
     bob = await _user(app_a, "bob")
     admin_token, bob_token = await token_for(app_a, admin), await token_for(app_a, bob)
-    async with _api(host_a, admin_token) as as_admin, _api(host_b, bob_token) as as_bob:
+    async with api_client(host_a, admin_token) as as_admin, api_client(host_b, bob_token) as as_bob:
         assert (await as_bob.get("/api/v1/auth/me")).json()["role"] == "user"
         changed = await as_admin.patch(f"/api/v1/users/{bob.id}", json={"role": "moderator"})
         assert changed.status_code == 200, changed.text

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from websockets.frames import Frame, Opcode
 
-from fxdesk.events.nats_server import EmbeddedNats
+from fxdesk.config import Settings
 from fxdesk.events.schemas import Channel
 from fxdesk.realtime.hub import Hub
 from fxdesk.realtime.wire import text_frame
-from fxdesk.users.models import User
-from fxdesk.users.schemas import username_key
-from tests.conftest import make_settings, purge_stream
+from tests.factories import add_user
 from tests.live import next_event, probe_app, serving, subscribe, token_for, ws_client
 
 
@@ -26,14 +23,11 @@ def test_text_frame_is_what_websockets_would_send(size: int) -> None:
 
 
 async def test_live_clients_take_the_wire_and_seed_sockets_do_not(
-    tmp_path: Path, db_url: str, nats_server: EmbeddedNats
+    live_settings: Settings,
 ) -> None:
-    await purge_stream(nats_server.url)
-    app = probe_app(make_settings(tmp_path, db_url, nats_url=nats_server.url))
+    app = probe_app(live_settings)
     async with serving(app) as host:
-        async with app.state.database.session() as session:
-            user = User(username="wes", username_key=username_key("wes"), password_hash="x")
-            session.add(user)
+        user = await add_user(app, "wes")
         token = await token_for(app, user)
         async with ws_client(host, token) as live, ws_client(host, token, path="/ws/rates"):
             await subscribe(live, ["chat"])

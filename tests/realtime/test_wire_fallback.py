@@ -9,8 +9,9 @@ import pytest
 
 from fxdesk.realtime import wire
 from fxdesk.realtime.wire import Wire
-from tests.events.test_socket_revocation import _api, _user, two
+from tests.factories import api_client as _api
 from tests.live import next_event, subscribe, token_for, ws_client
+from tests.realtime.test_socket_revocation import _user, two
 
 __all__ = ["two"]
 
