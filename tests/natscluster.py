@@ -15,12 +15,14 @@ import httpx
 import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
+from nats.js.api import StorageType
 from nats.js.errors import APIError
 
 from fxdesk.events.nats_server import _pdeathsig_preexec, find_nats_server
 from tests.factories import free_ports, quiet
 
 LOG_TAIL_LINES = 30
+PROBE_STREAM, PROBE_SUBJECT = "NATSCLUSTER_PROBE", "natscluster.probe"
 
 
 class NatsClusterError(RuntimeError):
@@ -180,6 +182,8 @@ class NatsCluster:
                 if node.running:
                     await self._wait_node_healthy(http, node, deadline)
         await self._wait_meta_leader(deadline)
+        if all(node.running for node in self._nodes):
+            await self._wait_placement(deadline)
 
     async def connect(self) -> NatsClient:
         """A client of the whole cluster (the caller closes it)."""
@@ -311,6 +315,32 @@ class NatsCluster:
                 last = exc
             if time.monotonic() >= deadline:
                 raise self._error(f"JetStream has no meta leader (last error: {last!r})")
+            await asyncio.sleep(0.2)
+
+    async def _wait_placement(self, deadline: float) -> None:
+        """A stream can be placed on every node. Until the meta leader has heard from each peer
+        (moments after /healthz and a meta leader), a stream with a replica on every node is
+        refused with "no suitable peers for placement, peer offline"."""
+        last: object = None
+        while True:
+            try:
+                nc = await self.connect()
+                try:
+                    js = nc.jetstream(timeout=5)
+                    await js.add_stream(
+                        name=PROBE_STREAM,
+                        subjects=[PROBE_SUBJECT],
+                        num_replicas=len(self._nodes),
+                        storage=StorageType.MEMORY,
+                    )
+                    await js.delete_stream(PROBE_STREAM)
+                    return
+                finally:
+                    await nc.close()
+            except (APIError, nats.errors.Error, OSError, TimeoutError) as exc:
+                last = exc
+            if time.monotonic() >= deadline:
+                raise self._error(f"no stream can be placed on every node (last error: {last!r})")
             await asyncio.sleep(0.2)
 
     def _error(self, message: str, node: _Node | None = None) -> NatsClusterError:
