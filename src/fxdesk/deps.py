@@ -5,7 +5,8 @@ dependencies routes declare. Apart from the composition root (app.py), the reque
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -18,6 +19,8 @@ from fxdesk.config import Settings
 from fxdesk.db import Database
 from fxdesk.realtime.hub import Hub
 from fxdesk.users.lookup import UserLookup
+
+T = TypeVar("T")
 
 
 def settings_of(conn: HTTPConnection) -> Settings:
@@ -60,29 +63,20 @@ def pages_of(conn: HTTPConnection) -> Pages:
     return pages
 
 
-# Async on purpose: FastAPI runs a plain `def` dependency in a worker thread.
-async def _settings(conn: HTTPConnection) -> Settings:
-    return settings_of(conn)
+def _dependency(
+    accessor: Callable[[HTTPConnection], T],
+) -> Callable[[HTTPConnection], Awaitable[T]]:
+    """`accessor` as a dependency; async on purpose: FastAPI runs a plain `def` dependency in a
+    worker thread."""
+
+    async def dependency(conn: HTTPConnection) -> T:
+        return accessor(conn)
+
+    return dependency
 
 
-async def _accounts(conn: HTTPConnection) -> AccountService:
-    return accounts_of(conn)
-
-
-async def _chat_limiter(conn: HTTPConnection) -> SlidingWindowCounter:
-    return chat_limiter_of(conn)
-
-
-async def _pages(conn: HTTPConnection) -> Pages:
-    return pages_of(conn)
-
-
-async def _database(conn: HTTPConnection) -> Database:
-    return database_of(conn)
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-AccountsDep = Annotated[AccountService, Depends(_accounts)]
-ChatLimiterDep = Annotated[SlidingWindowCounter, Depends(_chat_limiter)]
-PageCache = Annotated[Pages, Depends(_pages)]
-DatabaseDep = Annotated[Database, Depends(_database)]
+SettingsDep = Annotated[Settings, Depends(_dependency(settings_of))]
+AccountsDep = Annotated[AccountService, Depends(_dependency(accounts_of))]
+ChatLimiterDep = Annotated[SlidingWindowCounter, Depends(_dependency(chat_limiter_of))]
+PageCache = Annotated[Pages, Depends(_dependency(pages_of))]
+DatabaseDep = Annotated[Database, Depends(_dependency(database_of))]
