@@ -12,8 +12,9 @@ from sqlalchemy import text
 from fxdesk.db import Database, alembic_config
 
 
+@pytest.mark.parametrize("round_", range(4))  # a race: several rounds, more instances
 async def test_instances_migrating_together_all_succeed(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, round_: int
 ) -> None:
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'together.db'}"
@@ -22,7 +23,7 @@ async def test_instances_migrating_together_all_succeed(
         name = postgres.create()
         request.addfinalizer(lambda: postgres.drop(name))
         url = postgres.url(name)
-    databases = [Database(url) for _ in range(3)]
+    databases = [Database(url) for _ in range(3 + round_)]
     try:
         await asyncio.gather(*(database.migrate() for database in databases))
         async with databases[0].engine.connect() as conn:

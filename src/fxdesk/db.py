@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
+
+from fxdesk import sqlite_driver
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -65,6 +69,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL, waiting (without blocking the loop) while it is refused.
+
+    On a new file, connections opening together race to switch it: SQLite refuses a switch
+    while another connection is in the middle of one with SQLITE_BUSY at once, not after the
+    busy timeout. The switch is persistent, so the loser's next try finds WAL already on.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(0.02))
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys, a busy timeout, and explicit transactions for writers only.
 
@@ -81,7 +103,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         # The busy timeout first: switching to WAL needs the lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -98,6 +120,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        driver: dict[str, Any] = {}
+        if url.startswith("sqlite+aiosqlite"):
+            driver["module"] = sqlite_driver.dbapi()  # one trip to its thread per statement
         self.engine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -106,6 +131,7 @@ class Database:
             # A failed statement's message must not carry its parameters (hashes, tokens) into
             # a log line.
             hide_parameters=True,
+            **driver,
         )
         if self.is_sqlite:
             _tune_sqlite(self.engine)

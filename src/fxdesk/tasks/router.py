@@ -16,7 +16,7 @@ from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.events.schemas import Channel
 from fxdesk.fields import Line, Timestamp
-from fxdesk.tasks import service
+from fxdesk.tasks import queries, service
 from fxdesk.tasks.models import TaskStatus
 from fxdesk.tasks.schemas import HistoryEntry, TaskCreate, TaskOut, TaskPage, TaskSort, TaskUpdate
 from fxdesk.users.schemas import UserPublic
@@ -64,18 +64,17 @@ async def list_tasks(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """A page of the board; remembered until the next task event (see fxdesk.caching)."""
-    filters = service.TaskFilters(status, created_by, finished_by, q or None, updated_since)
+    filters = queries.TaskFilters(status, created_by, finished_by, q or None, updated_since)
 
     async def count() -> int:
         async with database.session(write=False) as session:
-            return await service.count_tasks(session, filters)
+            return await queries.count_tasks(session, filters)
 
     async def build() -> TaskPage:
         # the count of a filter is the same for each of its pages: counted once
         total = await pages.part(Channel.tasks, ("count", filters), count)
         async with database.session(write=False) as session:
-            items, total = await service.list_tasks(session, filters, sort, limit, offset, total)
-        return TaskPage(items=items, total=total, limit=limit, offset=offset)
+            return await queries.task_page(session, filters, sort, limit, offset, total)
 
     page = await pages.page(Channel.tasks, ("list", filters, sort, limit, offset), build)
     return etag_response(request, page)
@@ -91,11 +90,11 @@ async def get_task(
     request: Request, task_id: TaskId, user: CurrentUser, database: DatabaseDep, pages: PageCache
 ) -> Any:
     """The task; its ETag is its version (what If-Match takes on a change)."""
-    sees_deleted = service.sees_deleted(user)  # who may see what is part of the key
+    sees_deleted = queries.sees_deleted(user)  # who may see what is part of the key
 
     async def build() -> TaskOut:
         async with database.session(write=False) as session:
-            return await service.get_task(session, user, task_id)
+            return await queries.get_task(session, user, task_id)
 
     page = await pages.page(Channel.tasks, ("task", task_id, sees_deleted), build, etag=_etag)
     return etag_response(request, page)
@@ -153,11 +152,11 @@ async def reopen_task(task_id: TaskId, user: CurrentUser, session: DbSession) ->
 async def task_history(
     request: Request, task_id: TaskId, user: CurrentUser, database: DatabaseDep, pages: PageCache
 ) -> Any:
-    sees_deleted = service.sees_deleted(user)
+    sees_deleted = queries.sees_deleted(user)
 
     async def build() -> list[Any]:
         async with database.session(write=False) as session:
-            rows = await service.history(session, user, task_id)
+            rows = await queries.history(session, user, task_id)
             return [
                 HistoryEntry(
                     id=row.id,

@@ -1,31 +1,26 @@
-"""Task operations: permissions, optimistic versions, atomic finish, history and events."""
+"""Changing tasks: permissions, optimistic versions, atomic finish, history and events.
+
+Reads are in `fxdesk.tasks.queries`."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from fxdesk.db import utcnow
 from fxdesk.errors import AppError, Conflict, NotFound, PermissionDenied
 from fxdesk.events.outbox import add_event
 from fxdesk.events.schemas import EventType
 from fxdesk.tasks.models import Task, TaskHistory, TaskStatus
-from fxdesk.tasks.schemas import TaskCreate, TaskOut, TaskSort, TaskUpdate
-from fxdesk.users.models import Role, User
+from fxdesk.tasks.queries import STAFF, TaskNotFound
+from fxdesk.tasks.schemas import TaskCreate, TaskOut, TaskUpdate
+from fxdesk.users.models import User
 
-STAFF = (Role.moderator, Role.admin)
 EDITABLE = ("title", "description", "priority", "assignee_id", "due_at")
-
-
-class TaskNotFound(NotFound):
-    detail = "Such Task does not exist"
 
 
 class TitleTaken(Conflict):
@@ -54,16 +49,6 @@ class StaleVersion(AppError):
     def __init__(self, current: TaskOut) -> None:
         super().__init__()
         self.current = current
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilters:
-    status: TaskStatus | None = None
-    created_by: int | None = None
-    finished_by: int | None = None
-    q: str | None = None
-    updated_since: datetime | None = None
-    include_deleted: bool = False
 
 
 def title_key(title: str) -> str:
@@ -277,91 +262,3 @@ async def restore_task(session: AsyncSession, actor: User, task_id: int) -> Task
         raise Conflict("Task is not deleted")  # restored by someone else meanwhile
     task = await _load(session, task_id)
     return await _record(session, task, actor, "restored", EventType.task_restored)
-
-
-def sees_deleted(actor: User) -> bool:
-    """Deleted tasks are the staff's (who may restore them): to anyone else they do not exist,
-    by any route (the task, its history)."""
-    return actor.role in STAFF
-
-
-async def get_task(session: AsyncSession, actor: User, task_id: int) -> TaskOut:
-    return task_out(await _load(session, task_id, deleted_ok=sees_deleted(actor)))
-
-
-_SORT_COLUMNS = {
-    "created_at": Task.created_at,
-    "updated_at": Task.updated_at,
-    "finished_at": Task.finished_at,
-    "title": Task.title_key,
-}
-
-
-def _conditions(filters: TaskFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if not filters.include_deleted:
-        conditions.append(Task.deleted_at.is_(None))
-    if filters.status is not None:
-        conditions.append(Task.status == filters.status)
-    if filters.created_by is not None:
-        conditions.append(Task.created_by_id == filters.created_by)
-    if filters.finished_by is not None:
-        conditions.append(Task.finished_by_id == filters.finished_by)
-    if filters.updated_since is not None:
-        conditions.append(Task.updated_at >= filters.updated_since)
-    if filters.q:
-        pattern = (
-            "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        conditions.append(
-            or_(
-                Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")
-            )
-        )
-    return conditions
-
-
-async def count_tasks(session: AsyncSession, filters: TaskFilters) -> int:
-    """How many tasks match `filters` (whatever page is asked)."""
-    query = select(func.count()).select_from(Task).where(*_conditions(filters))
-    return await session.scalar(query) or 0
-
-
-async def list_tasks(
-    session: AsyncSession,
-    filters: TaskFilters,
-    sort: TaskSort,
-    limit: int,
-    offset: int,
-    total: int | None = None,
-) -> tuple[list[TaskOut], int]:
-    """A page of the tasks matching `filters`, and how many match (`total` if known)."""
-    conditions = _conditions(filters)
-    if total is None:
-        total = await count_tasks(session, filters)
-    key = sort.value.lstrip("-")
-    column = _SORT_COLUMNS[key]
-    order = [column.desc(), Task.id.desc()] if sort.value.startswith("-") else [column, Task.id]
-    # The page's ids first (an index walk in order), then those tasks with their people: joined
-    # before the page is cut, every matching task would be joined and sorted.
-    page = select(Task.id).where(*conditions).order_by(*order).limit(limit).offset(offset)
-    ids = list(await session.scalars(page))
-    if not ids:
-        return [], total
-    rows = await session.scalars(
-        select(Task)
-        .options(
-            joinedload(Task.created_by), joinedload(Task.finished_by), joinedload(Task.assignee)
-        )
-        .where(Task.id.in_(ids))
-    )
-    by_id = {task.id: task for task in rows.unique()}
-    return [task_out(by_id[task_id]) for task_id in ids], total
-
-
-async def history(session: AsyncSession, actor: User, task_id: int) -> list[TaskHistory]:
-    await _load(session, task_id, deleted_ok=sees_deleted(actor))
-    rows = await session.scalars(
-        select(TaskHistory).where(TaskHistory.task_id == task_id).order_by(TaskHistory.id)
-    )
-    return list(rows)
