@@ -24,6 +24,9 @@ class Priority(StrEnum):
     urgent = "urgent"
 
 
+_LIVE = text("deleted_at IS NULL")
+
+
 class Task(Base):
     __tablename__ = "tasks"
 
@@ -62,10 +65,16 @@ class Task(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
-        Index("ix_tasks_list_created", "deleted_at", "status", "created_at"),
-        Index("ix_tasks_board", "deleted_at", "created_at", "id"),  # any status, newest first
-        Index("ix_tasks_list_updated", "deleted_at", "updated_at"),
-        Index("ix_tasks_list_finished", "deleted_at", "finished_at"),
+        # each order of the board, over the live tasks (migration 0010)
+        *(
+            Index(name, *columns, sqlite_where=_LIVE, postgresql_where=_LIVE)
+            for name, columns in (
+                ("ix_tasks_live_created", ("created_at", "id")),
+                ("ix_tasks_live_status", ("status", "created_at", "id")),
+                ("ix_tasks_live_updated", ("updated_at", "id")),
+                ("ix_tasks_live_finished", ("finished_at", "id")),
+            )
+        ),
         Index("ix_tasks_created_by", "created_by_id", "created_at"),
         Index("ix_tasks_finished_by", "finished_by_id"),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     Row,
     Select,
     String,
@@ -187,8 +188,8 @@ def _page_statement(shape: tuple[bool, ...], sort: TaskSort) -> Select[Any]:
         select(_tasks.c.id)
         .where(*_conditions(shape))
         .order_by(*order)
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
         .subquery()
     )
     return _rows(ids).order_by(*order)
