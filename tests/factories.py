@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,15 @@ async def until(condition: Callable[[], object], seconds: float, what: str) -> N
     """Poll `condition` every 0.1 s; fail the test if it does not hold within `seconds`."""
     if not await wait_for(lambda: bool(condition()), seconds, interval=0.1):
         raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def seconds_until(check: Callable[[], Awaitable[bool]], limit: float, what: str) -> float:
+    """Seconds until the async `check` holds, polled every 10 ms; fails the test after `limit`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < limit, f"not within {limit} s: {what}"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
 
 
 def process_gone(pid: int) -> bool:

@@ -5,7 +5,6 @@ remembered while the event path is down."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from fxdesk.events.schemas import Channel
 from fxdesk.tasks.models import Task
 from fxdesk.users.models import Role
 from tests.factories import api_client as _api
+from tests.factories import seconds_until
 from tests.live import token_for
 from tests.realtime.test_socket_revocation import _user, two
 
@@ -24,11 +24,7 @@ __all__ = ["two"]  # the fixture: two instances of one deployment
 
 
 async def _until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
-    started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < limit, "the page did not change in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
+    return await seconds_until(check, limit, "the page changed")
 
 
 async def test_a_write_shows_at_once_here_and_within_a_second_elsewhere(two: Any) -> None:
