@@ -49,8 +49,11 @@ class Encoded:
 
 
 def encode(payload: Any) -> Encoded:
-    """A pydantic model, or JSON-ready data, as compact UTF-8 JSON with its ETag."""
-    if isinstance(payload, BaseModel):
+    """A pydantic model, JSON-ready data or JSON already encoded (bytes), as compact UTF-8
+    JSON with its ETag."""
+    if isinstance(payload, bytes):
+        body = payload
+    elif isinstance(payload, BaseModel):
         body = payload.model_dump_json().encode()
     else:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     # Per instance; on PostgreSQL, instances x (size + overflow) must stay below max_connections.
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Overflow connections are opened for one checkout and closed after it (on PostgreSQL a new
+    # server process each time), so the pool itself holds what a busy instance uses at once.
+    database_pool_size: int = Field(default=20, ge=1, le=200)
+    database_max_overflow: int = Field(default=5, ge=0, le=200)
     nats_url: str | None = None  # comma-separated seed URLs; unset = embedded nats-server
     nats_creds_file: Path | None = None
     nats_token: str | None = Field(default=None, repr=False)

@@ -70,7 +70,7 @@ async def list_tasks(
         async with database.session(write=False) as session:
             return await queries.count_tasks(session, filters)
 
-    async def build() -> TaskPage:
+    async def build() -> bytes:
         # the count of a filter is the same for each of its pages: counted once
         total = await pages.part(Channel.tasks, ("count", filters), count)
         async with database.session(write=False) as session:
