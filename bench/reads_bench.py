@@ -8,8 +8,8 @@ that speeds up or slows down weighs on both alike; the ratio is the median of th
 A round ends when its last request in flight is answered, so slow routes stretch the run.
 
 "repeated" routes ask the same question on every request; "uncacheable" ones a different one
-each time (another page and status of the task list, another conversion amount), so no
-memory of earlier answers can serve them.
+each time (another sort, status and page of the task list, another conversion amount), so
+no memory of earlier answers can serve them.
 
     make bench-reads
     .venv/bin/python bench/reads_bench.py [--db sqlite|postgresql|both] [--seconds 5]
@@ -41,6 +41,8 @@ from loadgen import LoadResult, http_request, run_load
 from reads_data import NEWEST, SERIES_START, Loaded, load_all
 from server import login_cookie, spawned_server
 from tests.pg import Databases, postgres_server
+
+from fxdesk.tasks.schemas import TaskSort
 
 USER, PASSWORD = "bench-user", "bench-password-123"
 DATABASES = ("sqlite", "postgresql")
@@ -75,10 +77,16 @@ def repeated_routes(task_id: int) -> dict[str, str]:
 def uncacheable_routes() -> dict[str, Callable[[int], str]]:
     """Label -> the path of the n-th request: no two requests of a run ask the same."""
     statuses = ("", "&status=open", "&status=done")
+    sorts = [sort.value for sort in TaskSort]
+
+    def board(n: int) -> str:
+        # every sort and status by turns, each at 1000 offsets (the first 20 pages): 24 000
+        # different questions before one comes back
+        sort, status, offset = n % len(sorts), n // len(sorts) % 3, n // (3 * len(sorts)) % 1000
+        return f"/api/v1/tasks?sort={sorts[sort]}&offset={offset}{statuses[status]}"
+
     return {
-        "/api/v1/tasks?offset=<n>&status=<s>": (
-            lambda n: f"/api/v1/tasks?offset={n % 5000}{statuses[n % 3]}"
-        ),
+        "/api/v1/tasks?sort=<o>&offset=<n>&status=<s>": board,
         "/api/v1/convert?...&amount=<n>": (
             lambda n: f"/api/v1/convert?from=USD&to=EUR&amount={n / 100 + 0.01:.2f}"
         ),

@@ -17,53 +17,86 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, literal_column, type_coerce
+from sqlalchemy import ColumnElement, String, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 _KEY = re.compile(r"^[a-z_]+$")
 
 
-class json_value(FunctionElement[str]):
-    """A string, number or NULL column as JSON text (`null` for NULL)."""
+class utc_text(FunctionElement[str]):
+    """A UTC datetime column (fxdesk.db.UTCDateTime) as pydantic's text, NULL for NULL."""
 
     type = String()
     inherit_cache = True
 
 
-@compiles(json_value, "sqlite")
-def _json_value_sqlite(element: json_value, compiler: Any, **kw: Any) -> str:
-    return f"json_quote({compiler.process(element.clauses, **kw)})"
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    # stored as "2026-01-31 10:00:00.123456", in UTC; NULL || 'Z' is NULL
+    value = compiler.process(element.clauses, **kw)
+    return f"replace(replace({value}, ' ', 'T'), '.000000', '') || 'Z'"
 
 
-@compiles(json_value, "postgresql")
-def _json_value_postgresql(element: json_value, compiler: Any, **kw: Any) -> str:
-    return f"coalesce(to_json({compiler.process(element.clauses, **kw)})::text, 'null')"
+@compiles(utc_text, "postgresql")
+def _utc_text_postgresql(element: utc_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    text = f"to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+    return f"replace({text}, '.000000', '') || 'Z'"
 
 
-class utc_json(FunctionElement[str]):
-    """A UTC datetime column (fxdesk.db.UTCDateTime) as a JSON string, or `null`."""
+class json_object(FunctionElement[str]):
+    """`{"key":value,...}` from (key, column) pairs, in their order: strings, numbers and
+    NULLs as JSON values, a nested json_object (or nullable_json) as itself."""
 
     type = String()
     inherit_cache = True
 
+    def __init__(self, fields: Sequence[tuple[str, ColumnElement[Any]]]) -> None:
+        clauses: list[ColumnElement[Any]] = []
+        for key, value in fields:
+            if not _KEY.match(key):
+                raise ValueError(f"not a plain key: {key!r}")
+            clauses += [literal_column(f"'{key}'", String), value]
+        super().__init__(*clauses)
 
-@compiles(utc_json, "sqlite")
-def _utc_json_sqlite(element: utc_json, compiler: Any, **kw: Any) -> str:
-    # stored as "2026-01-31 10:00:00.123456", in UTC
-    value = compiler.process(element.clauses, **kw)
-    text = f"replace(replace({value}, ' ', 'T'), '.000000', '')"
-    return f"CASE WHEN {value} IS NULL THEN 'null' ELSE '\"' || {text} || 'Z\"' END"
+
+@compiles(json_object, "sqlite")
+def _json_object_sqlite(element: json_object, compiler: Any, **kw: Any) -> str:
+    # SQLite's own, in C: its output is compact, and a nested object stays an object
+    return f"json_object({compiler.process(element.clauses, **kw)})"
 
 
-@compiles(utc_json, "postgresql")
-def _utc_json_postgresql(element: utc_json, compiler: Any, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    text = (
-        f"replace(to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
-        "'.000000', '')"
-    )
-    return f"CASE WHEN {value} IS NULL THEN 'null' ELSE '\"' || {text} || 'Z\"' END"
+@compiles(json_object, "postgresql")
+def _json_object_postgresql(element: json_object, compiler: Any, **kw: Any) -> str:
+    # json_build_object writes `"key" : value, ` and to_json of a row the session's time zone:
+    # the text is joined here instead, each value written by to_json
+    pieces = list(element.clauses)
+    parts = []
+    for index in range(0, len(pieces), 2):
+        key = pieces[index].name.strip("'")
+        value = compiler.process(pieces[index + 1], **kw)
+        if not isinstance(pieces[index + 1], (json_object, nullable_json)):
+            value = f"to_json({value})::text"
+        opening = "{" if index == 0 else ","
+        parts.append(f"'{opening}\"{key}\":' || coalesce({value}, 'null')")
+    return "(" + " || ".join(parts or ["'{'"]) + " || '}')"
+
+
+class nullable_json(FunctionElement[str]):
+    """A json_object, or NULL where `present` is NULL (an outer-joined row that is absent)."""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, present: ColumnElement[Any], value: json_object) -> None:
+        super().__init__(present, value)
+
+
+@compiles(nullable_json)
+def _nullable_json(element: nullable_json, compiler: Any, **kw: Any) -> str:
+    present, value = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CASE WHEN {present} IS NULL THEN NULL ELSE {value} END"
 
 
 class joined_json(FunctionElement[str]):
@@ -82,26 +115,3 @@ def _joined_sqlite(element: joined_json, compiler: Any, **kw: Any) -> str:
 @compiles(joined_json, "postgresql")
 def _joined_postgresql(element: joined_json, compiler: Any, **kw: Any) -> str:
     return f"string_agg({compiler.process(element.clauses, **kw)}, ',')"
-
-
-def _text(piece: str) -> ColumnElement[str]:
-    return literal_column("'" + piece.replace("'", "''") + "'", String)
-
-
-def json_object(fields: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[str]:
-    """`{"key":value,...}` from (key, JSON text) pairs, in their order."""
-    text: ColumnElement[str] | None = None
-    for index, (key, value) in enumerate(fields):
-        if not _KEY.match(key):
-            raise ValueError(f"not a plain key: {key!r}")
-        piece = _text(("{" if index == 0 else ",") + f'"{key}":')
-        text = piece if text is None else text + piece
-        text = text + type_coerce(value, String)
-    if text is None:
-        return _text("{}")
-    return text + _text("}")
-
-
-def or_null(present: ColumnElement[Any], text: ColumnElement[str]) -> ColumnElement[str]:
-    """`text`, or `null` where `present` is NULL (an outer-joined object that is absent)."""
-    return case((present.is_(None), _text("null")), else_=text)

@@ -94,23 +94,21 @@ def _joined(source: Any) -> Any:
 
 
 def _person_json(people: Any) -> ColumnElement[str]:
-    value = sqljson.json_value
-    fields = [("id", value(people.c.id)), ("username", value(people.c.username))]
-    person = sqljson.json_object(fields)
-    return sqljson.or_null(people.c.id, person)
+    person = sqljson.json_object([("id", people.c.id), ("username", people.c.username)])
+    return sqljson.nullable_json(people.c.id, person)
 
 
 def _task_json() -> ColumnElement[str]:
     """A task as TaskOut's JSON, written by the database (its fields in TaskOut's order)."""
     c = _tasks.c
-    value, time = sqljson.json_value, sqljson.utc_json
+    time = sqljson.utc_text
     return sqljson.json_object(
         [
-            ("id", value(c.id)),
-            ("title", value(c.title)),
-            ("description", value(c.description)),
-            ("status", value(c.status)),
-            ("priority", value(c.priority)),
+            ("id", c.id),
+            ("title", c.title),
+            ("description", c.description),
+            ("status", c.status),
+            ("priority", c.priority),
             ("assignee", _person_json(_assignee)),
             ("due_at", time(c.due_at)),
             ("created_by", _person_json(_creator)),
@@ -118,7 +116,7 @@ def _task_json() -> ColumnElement[str]:
             ("updated_at", time(c.updated_at)),
             ("finished_by", _person_json(_finisher)),
             ("finished_at", time(c.finished_at)),
-            ("version", value(c.version)),
+            ("version", c.version),
             ("deleted_at", time(c.deleted_at)),
         ]
     )
@@ -153,11 +151,12 @@ _SORT_COLUMNS = {
 }
 
 
-def _shape(filters: TaskFilters) -> tuple[bool, ...]:
-    """Which filters are set: the statement's shape (their values are its parameters)."""
+def _shape(filters: TaskFilters) -> tuple[object, ...]:
+    """Which filters are set (and the status asked): the statement's shape; the other
+    filters' values are its parameters."""
     return (
         filters.include_deleted,
-        filters.status is not None,
+        filters.status,
         filters.created_by is not None,
         filters.finished_by is not None,
         filters.updated_since is not None,
@@ -181,7 +180,7 @@ def _parameters(filters: TaskFilters) -> dict[str, Any]:
     return parameters
 
 
-def _conditions(shape: tuple[bool, ...]) -> list[ColumnElement[bool]]:
+def _conditions(shape: tuple[object, ...]) -> list[ColumnElement[bool]]:
     include_deleted, status, created_by, finished_by, updated_since, q = shape
     c = _tasks.c
     conditions: list[ColumnElement[bool]] = []
@@ -206,7 +205,7 @@ def _conditions(shape: tuple[bool, ...]) -> list[ColumnElement[bool]]:
 # Built once per shape and order, run with the request's values: building a statement of
 # this size costs more than running it.
 @functools.lru_cache(maxsize=128)
-def _count_statement(shape: tuple[bool, ...]) -> Select[Any]:
+def _count_statement(shape: tuple[object, ...]) -> Select[Any]:
     return select(func.count()).select_from(_tasks).where(*_conditions(shape))
 
 
@@ -217,12 +216,26 @@ def _order(sort: TaskSort) -> list[ColumnElement[Any]]:
     return [column, _tasks.c.id]
 
 
+_BY_FINISH = frozenset({TaskSort.finished_at, TaskSort.finished_at_desc})
+
+
 @functools.lru_cache(maxsize=128)
-def _ids_statement(shape: tuple[bool, ...], sort: TaskSort) -> Select[Any]:
+def _ids_statement(shape: tuple[object, ...], sort: TaskSort) -> Select[Any]:
     """The ids of a page, in order: an index walk."""
+    conditions = _conditions(shape)
+    status = shape[1]
+    if status is not None and sort in _BY_FINISH:
+        # A task is done exactly when it has a finish time (finish_task and reopen_task write
+        # both). Said here, it lets either database start at its status's end of the finish
+        # index; else a page of open tasks in one order (done ones in the other) walked past
+        # every task of the other status first: 5-12 ms with 100 000 tasks.
+        finished = _tasks.c.finished_at
+        conditions.append(
+            finished.is_not(None) if status == TaskStatus.done else finished.is_(None)
+        )
     return (
         select(_tasks.c.id)
-        .where(*_conditions(shape))
+        .where(*conditions)
         .order_by(*_order(sort))
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -230,7 +243,7 @@ def _ids_statement(shape: tuple[bool, ...], sort: TaskSort) -> Select[Any]:
 
 
 @functools.lru_cache(maxsize=128)
-def _page_statement(shape: tuple[bool, ...], sort: TaskSort) -> Select[Any]:
+def _page_statement(shape: tuple[object, ...], sort: TaskSort) -> Select[Any]:
     """The page's items as one JSON text (NULL for an empty page): only the page's ids are
     joined and written, and joined in the page's order."""
     ids = _ids_statement(shape, sort).subquery()

@@ -15,10 +15,15 @@ from fxdesk.db import DbSession
 from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.events.schemas import Channel
-from fxdesk.fields import Line, Timestamp
 from fxdesk.tasks import queries, service
-from fxdesk.tasks.models import TaskStatus
-from fxdesk.tasks.schemas import HistoryEntry, TaskCreate, TaskOut, TaskPage, TaskSort, TaskUpdate
+from fxdesk.tasks.schemas import (
+    HistoryEntry,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskQuery,
+    TaskUpdate,
+)
 from fxdesk.users.schemas import UserPublic
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(401, 403, 422))
@@ -52,19 +57,13 @@ async def list_tasks(
     user: CurrentUser,
     database: DatabaseDep,
     pages: PageCache,
-    status: TaskStatus | None = None,
-    created_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    finished_by: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    q: Annotated[Line | None, Query(max_length=200)] = None,
-    updated_since: Annotated[
-        Timestamp | None, Query(description="An aware time, e.g. 2026-01-31T10:00:00Z")
-    ] = None,
-    sort: TaskSort = TaskSort.created_at_desc,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    query: Annotated[TaskQuery, Query()],
 ) -> Any:
     """A page of the board; remembered until the next task event (see fxdesk.caching)."""
-    filters = queries.TaskFilters(status, created_by, finished_by, q or None, updated_since)
+    filters = queries.TaskFilters(
+        query.status, query.created_by, query.finished_by, query.q or None, query.updated_since
+    )
+    sort, limit, offset = query.sort, query.limit, query.offset
 
     async def count() -> int:
         async with database.session(write=False) as session:

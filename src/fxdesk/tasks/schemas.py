@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fxdesk.fields import MultilineText, Timestamp, check_text
+from fxdesk.fields import Line, MultilineText, Timestamp, check_text
 from fxdesk.tasks.models import Priority, TaskStatus
 from fxdesk.users.schemas import UserPublic
 
@@ -90,3 +90,19 @@ class HistoryEntry(BaseModel):
     actor: UserPublic
     changes: dict[str, list[object]]
     at: datetime
+
+
+class TaskQuery(BaseModel):
+    """The board's filters, order and page (the query of GET /api/v1/tasks), validated in one
+    step rather than one parameter at a time."""
+
+    status: TaskStatus | None = None
+    created_by: int | None = Field(default=None, ge=1, le=2**62)
+    finished_by: int | None = Field(default=None, ge=1, le=2**62)
+    q: Annotated[Line, Field(max_length=200)] | None = None
+    updated_since: Timestamp | None = Field(
+        default=None, description="An aware time, e.g. 2026-01-31T10:00:00Z"
+    )
+    sort: TaskSort = TaskSort.created_at_desc
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
