@@ -1,13 +1,11 @@
-"""Request plumbing of the rates routes: the runtime, query parsing, known codes, tables."""
+"""Request plumbing of the rates routes: the runtime, known codes, tables."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
 from fxdesk.errors import InvalidInput
 from fxdesk.rates.cache import RatesCache
@@ -25,36 +23,6 @@ async def get_rates(request: Request) -> RatesRuntime:
 
 
 Rates = Annotated[RatesRuntime, Depends(get_rates)]
-
-
-Query = TypeVar("Query", bound=BaseModel)
-
-
-def parse_query(model: type[Query], request: Request) -> Query:
-    """The request's query string validated by `model` in one pydantic pass (422 as usual).
-
-    For the hot reads: FastAPI's per-parameter query handling cost about 25 µs a parameter,
-    more than a cached conversion. `query_parameters` documents the model in OpenAPI.
-    """
-    try:
-        return model.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError(
-            [{**error, "loc": ("query", *error["loc"])} for error in errors]
-        ) from None
-
-
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` declaring `model`'s fields as the route's query parameters."""
-    schema = model.model_json_schema(by_alias=True)
-    required = set(schema.get("required", ()))
-    return {
-        "parameters": [
-            {"name": name, "in": "query", "required": name in required, "schema": field}
-            for name, field in schema["properties"].items()
-        ]
-    }
 
 
 def known_code(raw: str, codes: list[str], *, field: str) -> str:

@@ -20,12 +20,11 @@ from fxdesk.errors import InvalidInput, NotFound, error_responses
 from fxdesk.events.models import Lease
 from fxdesk.events.schemas import Channel
 from fxdesk.fields import CalendarDate
+from fxdesk.querystring import parse_query, query_parameters
 from fxdesk.rates.conversions import answer_conversion
 from fxdesk.rates.dependencies import (
     Rates,
     known_code,
-    parse_query,
-    query_parameters,
     table_as_of,
 )
 from fxdesk.rates.fetchlog import recent_fetches
@@ -39,6 +38,7 @@ from fxdesk.rates.schemas import (
     ConvertQuery,
     CurrenciesOut,
     LatestOut,
+    LatestQuery,
     RefreshOut,
     SeriesOut,
     StatusOut,
@@ -102,11 +102,15 @@ async def currencies(request: Request, user: CurrentUser, rates: Rates) -> Respo
     return etag_response(request, rates.cache.currencies(snapshot))
 
 
-@router.get("/rates/latest", response_model=LatestOut, responses=_READ)
-async def latest(
-    request: Request, user: CurrentUser, rates: Rates, base: Base = BASE_CODE
-) -> Response:
+@router.get(
+    "/rates/latest",
+    response_model=LatestOut,
+    responses=_READ,
+    openapi_extra=query_parameters(LatestQuery),
+)
+async def latest(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """The table in force today (Moscow), and `next` when tomorrow's is already published."""
+    base = parse_query(LatestQuery, request).base
     snapshot = await rates.cache.current()
     known_code(base, rates.cache.codes(snapshot), field="base currency")
     return etag_response(request, rates.cache.latest(snapshot, base.upper()))

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from fxdesk.fields import CalendarDate
+from fxdesk.rates.money import BASE_CODE
 
 
 class TableRow(BaseModel):
@@ -73,6 +74,18 @@ class CurrencyOut(BaseModel):
 class CurrenciesOut(BaseModel):
     count: int
     currencies: list[CurrencyOut]
+
+
+class LatestQuery(BaseModel):
+    """GET /rates/latest's query string (validated in one pass by `parse_query`)."""
+
+    base: str = Field(
+        default=BASE_CODE,
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Za-z]{3}$",
+        description="Express rates in this currency (default RUB)",
+    )
 
 
 class ConvertQuery(BaseModel):

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from fxdesk.auth.dependencies import CurrentUser
@@ -15,6 +15,7 @@ from fxdesk.db import DbSession
 from fxdesk.deps import DatabaseDep, PageCache
 from fxdesk.errors import InvalidInput, error_responses
 from fxdesk.events.schemas import Channel
+from fxdesk.querystring import parse_query, query_parameters
 from fxdesk.tasks import queries, service
 from fxdesk.tasks.schemas import (
     HistoryEntry,
@@ -51,15 +52,12 @@ def _parse_if_match(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-@router.get("", response_model=TaskPage)
+@router.get("", response_model=TaskPage, openapi_extra=query_parameters(TaskQuery))
 async def list_tasks(
-    request: Request,
-    user: CurrentUser,
-    database: DatabaseDep,
-    pages: PageCache,
-    query: Annotated[TaskQuery, Query()],
+    request: Request, user: CurrentUser, database: DatabaseDep, pages: PageCache
 ) -> Any:
     """A page of the board; remembered until the next task event (see fxdesk.caching)."""
+    query = parse_query(TaskQuery, request)
     filters = queries.TaskFilters(
         query.status, query.created_by, query.finished_by, query.q or None, query.updated_since
     )
