@@ -18,7 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import StorageType
 from nats.js.errors import APIError
 
-from fxdesk.events.nats_server import _pdeathsig_preexec, find_nats_server
+from fxdesk.events.nats_process import _pdeathsig_preexec, find_nats_server
 from tests.factories import free_ports, quiet
 
 LOG_TAIL_LINES = 30

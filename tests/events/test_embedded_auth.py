@@ -13,7 +13,8 @@ import nats.errors
 import pytest
 
 from fxdesk.events.broker import Broker
-from fxdesk.events.nats_server import EMBEDDED_USER, EmbeddedNats
+from fxdesk.events.nats_server import EmbeddedNats
+from fxdesk.events.nats_store import EMBEDDED_USER
 from fxdesk.events.schemas import SUBJECTS, Channel
 from tests.factories import make_settings, quiet, wait_for, wait_gone
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import nats
 import pytest
 
-from fxdesk.events.nats_server import (
-    EmbeddedNats,
+from fxdesk.events.nats_process import (
     NatsServerError,
     NatsServerNotFoundError,
     find_nats_server,
 )
+from fxdesk.events.nats_server import EmbeddedNats
 from tests.factories import process_gone, wait_for, wait_gone
 
 HELPER = textwrap.dedent(
