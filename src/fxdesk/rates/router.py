@@ -33,6 +33,7 @@ from fxdesk.rates.money import BASE_CODE
 from fxdesk.rates.payloads import series_points, table_payload
 from fxdesk.rates.scheduler import LEASE_NAME
 from fxdesk.rates.schemas import (
+    BASE_PARAMETER,
     AsOfOut,
     ConversionOut,
     ConvertQuery,
@@ -53,15 +54,7 @@ MAX_SERIES_DAYS = 366
 DEFAULT_SERIES_DAYS = 30
 MAX_SERIES_CODES = 60
 
-Base = Annotated[
-    str,
-    Query(
-        min_length=3,
-        max_length=3,
-        pattern=r"^[A-Za-z]{3}$",
-        description="Express rates in this currency (default RUB)",
-    ),
-]
+Base = Annotated[str, Query(**BASE_PARAMETER)]
 ATTEMPT_COLUMNS = (
     "id",
     "started_at",

@@ -6,7 +6,7 @@ Manual rates have theirs in `fxdesk.rates.manual.schemas`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -76,16 +76,19 @@ class CurrenciesOut(BaseModel):
     currencies: list[CurrencyOut]
 
 
+# The `base` query parameter of the table routes, as a Field here and a Query in the router.
+BASE_PARAMETER: dict[str, Any] = {
+    "min_length": 3,
+    "max_length": 3,
+    "pattern": r"^[A-Za-z]{3}$",
+    "description": "Express rates in this currency (default RUB)",
+}
+
+
 class LatestQuery(BaseModel):
     """GET /rates/latest's query string (validated in one pass by `parse_query`)."""
 
-    base: str = Field(
-        default=BASE_CODE,
-        min_length=3,
-        max_length=3,
-        pattern=r"^[A-Za-z]{3}$",
-        description="Express rates in this currency (default RUB)",
-    )
+    base: str = Field(default=BASE_CODE, **BASE_PARAMETER)
 
 
 class ConvertQuery(BaseModel):
