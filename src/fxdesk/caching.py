@@ -149,21 +149,48 @@ class CoherentCache(Generic[V]):
         if fresh or not usable:
             value = await load()
         else:
-            loading = self._loading.get(key)
-            if loading is None or loading[0] != generation or loading[1].done():
-                loading = (generation, asyncio.ensure_future(load()))
-                loading[1].add_done_callback(_retrieved)
-                self._loading[key] = loading
-            try:
-                value = await asyncio.shield(loading[1])
-            finally:
-                if self._loading.get(key) is loading and loading[1].done():
-                    del self._loading[key]
+            value = await self._shared_load(key, generation, load)
         if value is not None and usable and generation == self._generation:
             if len(self._values) >= self.size:
                 self._values.clear()  # rare: everything is loaded again once
             self._values[key] = (value, now)
         return value
+
+    async def _shared_load(
+        self, key: Hashable, generation: int, load: Callable[[], Awaitable[V]]
+    ) -> V:
+        """`load()`, shared by the requests that miss `key` together. The first runs it in
+        its own task (no task of its own to create and schedule: the common case, a miss
+        nobody shares, costs nothing extra); the others wait for its outcome. If the first
+        is cancelled (its client went away), a waiter that was not loads in its place."""
+        while True:
+            loading = self._loading.get(key)
+            if loading is None or loading[0] != generation or loading[1].done():
+                break
+            try:
+                return await asyncio.shield(loading[1])
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not loading[1].cancelled() or (task is not None and task.cancelling()):
+                    raise
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)
+        mine = (generation, future)
+        self._loading[key] = mine
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            if self._loading.get(key) is mine:
+                del self._loading[key]
 
 
 class Pages:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from fxdesk.caching import CoherentCache
@@ -153,3 +154,64 @@ async def test_a_load_under_way_when_the_cache_forgets_is_not_kept() -> None:
     assert await cache.get("k", slow_load) == "value 3"
     cache.unfollow()
     assert database.outbox_listeners == [] and events.listeners == []
+
+
+async def test_a_waiter_loads_itself_when_the_first_request_is_cancelled() -> None:
+    cache = CoherentCache[str]({Channel.tasks})
+    cache.follow(_Database(), _LiveEvents())  # type: ignore[arg-type]
+    started, release = asyncio.Event(), asyncio.Event()
+    loads = 0
+
+    async def slow_load() -> str:
+        nonlocal loads
+        loads += 1
+        started.set()
+        await release.wait()
+        return f"value {loads}"
+
+    first = asyncio.ensure_future(cache.get("k", slow_load))
+    await started.wait()
+    second = asyncio.ensure_future(cache.get("k", slow_load))  # waits for the first
+    third = asyncio.ensure_future(cache.get("k", slow_load))
+    await asyncio.sleep(0)
+    first.cancel()  # its client went away
+    for _ in range(3):  # the cancellation reaches the waiters; one of them loads
+        await asyncio.sleep(0)
+    release.set()
+    assert await second == await third == "value 2"  # one of them loaded, once, for both
+    assert loads == 2
+    assert first.cancelled()
+    release.clear()
+    leader = asyncio.ensure_future(cache.get("other", slow_load))
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(cache.get("other", slow_load))
+    await asyncio.sleep(0)
+    waiter.cancel()  # a waiter that is cancelled is, and the load goes on for the others
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    release.set()
+    assert await leader == "value 3"
+
+
+async def test_a_failed_load_fails_its_waiters_and_is_not_kept() -> None:
+    cache = CoherentCache[str]({Channel.tasks})
+    cache.follow(_Database(), _LiveEvents())  # type: ignore[arg-type]
+    release = asyncio.Event()
+    loads = 0
+
+    async def failing_load() -> str:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        raise RuntimeError(f"load {loads} failed")
+
+    first = asyncio.ensure_future(cache.get("k", failing_load))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.get("k", failing_load))
+    await asyncio.sleep(0)
+    release.set()
+    for waiter in (first, second):
+        with pytest.raises(RuntimeError, match="load 1 failed"):
+            await waiter
+    with pytest.raises(RuntimeError, match="load 2 failed"):
+        await cache.get("k", failing_load)

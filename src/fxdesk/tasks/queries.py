@@ -24,7 +24,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fxdesk import sqljson
 from fxdesk.errors import NotFound
@@ -251,14 +251,14 @@ def _page_statement(shape: tuple[object, ...], sort: TaskSort) -> Select[Any]:
     return select(items).select_from(_joined(ids)).limit(1)
 
 
-async def count_tasks(session: AsyncSession, filters: TaskFilters) -> int:
+async def count_tasks(session: AsyncConnection | AsyncSession, filters: TaskFilters) -> int:
     """How many tasks match `filters` (whatever page is asked)."""
     count = await session.scalar(_count_statement(_shape(filters)), _parameters(filters))
     return count or 0
 
 
 async def task_page(
-    session: AsyncSession,
+    session: AsyncConnection | AsyncSession,
     filters: TaskFilters,
     sort: TaskSort,
     limit: int,

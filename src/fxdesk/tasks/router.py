@@ -64,14 +64,14 @@ async def list_tasks(
     sort, limit, offset = query.sort, query.limit, query.offset
 
     async def count() -> int:
-        async with database.session(write=False) as session:
-            return await queries.count_tasks(session, filters)
+        async with database.reader() as connection:
+            return await queries.count_tasks(connection, filters)
 
     async def build() -> bytes:
         # the count of a filter is the same for each of its pages: counted once
         total = await pages.part(Channel.tasks, ("count", filters), count)
-        async with database.session(write=False) as session:
-            return await queries.task_page(session, filters, sort, limit, offset, total)
+        async with database.reader() as connection:
+            return await queries.task_page(connection, filters, sort, limit, offset, total)
 
     page = await pages.page(Channel.tasks, ("list", filters, sort, limit, offset), build)
     return etag_response(request, page)
