@@ -40,9 +40,16 @@ def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
 
 @compiles(utc_text, "postgresql")
 def _utc_text_postgresql(element: utc_text, compiler: Any, **kw: Any) -> str:
+    # In a json_object it is written quoted right away: the text needs no escaping, and
+    # to_json would be one more call per value.
+    quoted = kw.pop(_QUOTED, False)
     value = compiler.process(element.clauses, **kw)
-    text = f"to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-    return f"replace({text}, '.000000', '') || 'Z'"
+    text = f"to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    text = f"replace({text}, '.000000Z', 'Z')"
+    return f"('\"' || {text} || '\"')" if quoted else text
+
+
+_QUOTED = "fxdesk_quoted"
 
 
 class json_object(FunctionElement[str]):
@@ -75,9 +82,13 @@ def _json_object_postgresql(element: json_object, compiler: Any, **kw: Any) -> s
     parts = []
     for index in range(0, len(pieces), 2):
         key = pieces[index].name.strip("'")
-        value = compiler.process(pieces[index + 1], **kw)
-        if not isinstance(pieces[index + 1], (json_object, nullable_json)):
-            value = f"to_json({value})::text"
+        piece = pieces[index + 1]
+        if isinstance(piece, utc_text):
+            value = compiler.process(piece, **kw, **{_QUOTED: True})
+        elif isinstance(piece, (json_object, nullable_json, embedded_json)):
+            value = compiler.process(piece, **kw)
+        else:
+            value = f"to_json({compiler.process(piece, **kw)})::text"
         opening = "{" if index == 0 else ","
         parts.append(f"'{opening}\"{key}\":' || coalesce({value}, 'null')")
     return "(" + " || ".join(parts or ["'{'"]) + " || '}')"
@@ -97,6 +108,25 @@ class nullable_json(FunctionElement[str]):
 def _nullable_json(element: nullable_json, compiler: Any, **kw: Any) -> str:
     present, value = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"CASE WHEN {present} IS NULL THEN NULL ELSE {value} END"
+
+
+class embedded_json(FunctionElement[str]):
+    """A scalar subquery's json_object (NULL where it finds no row), kept an object where
+    it is a json_object's value."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(embedded_json, "sqlite")
+def _embedded_sqlite(element: embedded_json, compiler: Any, **kw: Any) -> str:
+    # a subquery's value has lost SQLite's JSON subtype: json() gives it back (NULL stays)
+    return f"json({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(embedded_json, "postgresql")
+def _embedded_postgresql(element: embedded_json, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)})"
 
 
 class joined_json(FunctionElement[str]):

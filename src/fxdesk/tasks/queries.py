@@ -93,9 +93,15 @@ def _joined(source: Any) -> Any:
     )
 
 
-def _person_json(people: Any) -> ColumnElement[str]:
-    person = sqljson.json_object([("id", people.c.id), ("username", people.c.username)])
-    return sqljson.nullable_json(people.c.id, person)
+_people = User.__table__.alias("person")
+
+
+def _person_json(user_id: ColumnElement[Any]) -> ColumnElement[str]:
+    """The user `user_id` as UserPublic's JSON, NULL for NULL: a subquery by primary key,
+    which PostgreSQL plans far faster than a page joined to three aliases of users."""
+    c = _people.c
+    person = sqljson.json_object([("id", c.id), ("username", c.username)])
+    return sqljson.embedded_json(select(person).where(c.id == user_id).scalar_subquery())
 
 
 def _task_json() -> ColumnElement[str]:
@@ -109,12 +115,12 @@ def _task_json() -> ColumnElement[str]:
             ("description", c.description),
             ("status", c.status),
             ("priority", c.priority),
-            ("assignee", _person_json(_assignee)),
+            ("assignee", _person_json(c.assignee_id)),
             ("due_at", time(c.due_at)),
-            ("created_by", _person_json(_creator)),
+            ("created_by", _person_json(c.created_by_id)),
             ("created_at", time(c.created_at)),
             ("updated_at", time(c.updated_at)),
-            ("finished_by", _person_json(_finisher)),
+            ("finished_by", _person_json(c.finished_by_id)),
             ("finished_at", time(c.finished_at)),
             ("version", c.version),
             ("deleted_at", time(c.deleted_at)),
@@ -248,7 +254,7 @@ def _page_statement(shape: tuple[object, ...], sort: TaskSort) -> Select[Any]:
     joined and written, and joined in the page's order."""
     ids = _ids_statement(shape, sort).subquery()
     items = sqljson.joined_json(_task_json()).over(order_by=_order(sort), rows=(None, None))
-    return select(items).select_from(_joined(ids)).limit(1)
+    return select(items).select_from(_tasks.join(ids, ids.c.id == _tasks.c.id)).limit(1)
 
 
 async def count_tasks(session: AsyncConnection | AsyncSession, filters: TaskFilters) -> int:
