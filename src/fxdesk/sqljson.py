@@ -54,7 +54,7 @@ _QUOTED = "fxdesk_quoted"
 
 class json_object(FunctionElement[str]):
     """`{"key":value,...}` from (key, column) pairs, in their order: strings, numbers and
-    NULLs as JSON values, a nested json_object (or nullable_json) as itself."""
+    NULLs as JSON values, a nested json_object (or embedded_json) as itself."""
 
     type = String()
     inherit_cache = True
@@ -85,29 +85,13 @@ def _json_object_postgresql(element: json_object, compiler: Any, **kw: Any) -> s
         piece = pieces[index + 1]
         if isinstance(piece, utc_text):
             value = compiler.process(piece, **kw, **{_QUOTED: True})
-        elif isinstance(piece, (json_object, nullable_json, embedded_json)):
+        elif isinstance(piece, (json_object, embedded_json)):
             value = compiler.process(piece, **kw)
         else:
             value = f"to_json({compiler.process(piece, **kw)})::text"
         opening = "{" if index == 0 else ","
         parts.append(f"'{opening}\"{key}\":' || coalesce({value}, 'null')")
     return "(" + " || ".join(parts or ["'{'"]) + " || '}')"
-
-
-class nullable_json(FunctionElement[str]):
-    """A json_object, or NULL where `present` is NULL (an outer-joined row that is absent)."""
-
-    type = String()
-    inherit_cache = True
-
-    def __init__(self, present: ColumnElement[Any], value: json_object) -> None:
-        super().__init__(present, value)
-
-
-@compiles(nullable_json)
-def _nullable_json(element: nullable_json, compiler: Any, **kw: Any) -> str:
-    present, value = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CASE WHEN {present} IS NULL THEN NULL ELSE {value} END"
 
 
 class embedded_json(FunctionElement[str]):
