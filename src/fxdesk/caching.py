@@ -159,10 +159,10 @@ class CoherentCache(Generic[V]):
     async def _shared_load(
         self, key: Hashable, generation: int, load: Callable[[], Awaitable[V]]
     ) -> V:
-        """`load()`, shared by the requests that miss `key` together. The first runs it in
-        its own task (no task of its own to create and schedule: the common case, a miss
-        nobody shares, costs nothing extra); the others wait for its outcome. If the first
-        is cancelled (its client went away), a waiter that was not loads in its place."""
+        """`load()`, shared by the requests that miss `key` together. The first request
+        runs it itself, with no task created for it (a miss nobody shares, the common case,
+        costs nothing extra); the others wait for its outcome. If the first is cancelled
+        (its client went away), a waiter that was not cancelled loads in its place."""
         while True:
             loading = self._loading.get(key)
             if loading is None or loading[0] != generation or loading[1].done():

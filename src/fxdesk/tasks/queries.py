@@ -1,8 +1,8 @@
 """Reading the board: a task, a page of tasks, their count and history.
 
-A read is one statement: the columns a response needs, its people joined in, turned straight
-into the response models (no ORM objects to track, identity-map or refresh). A page cuts its
-ids first in the subquery (an index walk in order), so only the page's rows are joined.
+A read is one statement: the columns a response needs and its people, turned straight into
+the response (no ORM objects to track, identity-map or refresh). A page cuts its ids first in
+the subquery (an index walk in order), so only the page's rows are read and written as JSON.
 """
 
 from __future__ import annotations
