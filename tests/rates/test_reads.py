@@ -74,6 +74,23 @@ async def test_latest_shows_tomorrows_table_as_next(
     assert row_of(body["next"], "USD")["previous_rate"] == "83.1259"
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/rates/latest", "/api/v1/convert?from=USD&to=RUB&amount=1"]
+)
+async def test_a_remembered_answer_ends_with_its_day(
+    app: Any, loaded: FakeCbr, user_client: Any, path: str
+) -> None:
+    """The same query string, asked again after midnight in Moscow with no new table stored,
+    is answered with the table in force on the new day, not the one remembered the day before."""
+    app.state.rates.clock = lambda: moscow_noon(dt.date(2026, 4, 24))
+    before = (await user_client.get(path)).json()
+    assert before["date"] == "2026-03-19"
+    assert (await user_client.get(path)).json() == before
+    app.state.rates.clock = lambda: moscow_noon(dt.date(2026, 4, 25))
+    after = (await user_client.get(path)).json()
+    assert after["date"] == "2026-04-25"
+
+
 async def test_latest_in_another_base(loaded: FakeCbr, user_client: Any) -> None:
     lower = await user_client.get("/api/v1/rates/latest", params={"base": "usd"})
     assert lower.status_code == 422 and "'USD'" in lower.json()["detail"]

@@ -31,7 +31,7 @@ log = get_logger("fxdesk.rates.cache")
 # The table in force, the one before it (change arrows) and a published "tomorrow".
 WINDOW = 3
 MEMO_LIMIT = 256
-CONVERSIONS_LIMIT = 4096
+ANSWERS_LIMIT = 4096
 RELOAD_SETTLE_SECONDS = 0.05
 
 
@@ -43,9 +43,9 @@ class Snapshot:
     currencies: dict[str, CurrencyInfo]
     loaded_at: dt.datetime
     memo: dict[tuple[Any, ...], Encoded] = field(default_factory=dict)
-    # Conversions with today's table, by (today, raw query string): the same question asked
-    # again is answered with the bytes already encoded.
-    conversions: dict[tuple[dt.date, bytes], Encoded] = field(default_factory=dict)
+    # Answers given with today's table, by (route, today, raw query string): the same question
+    # asked again is answered with the bytes already encoded, before its query is even parsed.
+    answers: dict[tuple[str, dt.date, bytes], Encoded] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -182,14 +182,19 @@ class RatesCache:
         items = sorted([*snapshot.currencies.values(), rub], key=lambda c: c.code)
         return self._remember(snapshot, key, encode(currencies_payload(items)))
 
-    def encoded_conversion(self, snapshot: Snapshot, query: bytes) -> Encoded | None:
-        """The answer to a /convert query string already asked with today's table, if any."""
-        return snapshot.conversions.get((self.today(), query))
+    def answer(self, snapshot: Snapshot, route: str, query: bytes) -> Encoded | None:
+        """`route`'s answer to a query string already asked with today's table, if any."""
+        return snapshot.answers.get((route, self.today(), query))
 
-    def remember_conversion(self, snapshot: Snapshot, query: bytes, encoded: Encoded) -> None:
-        if len(snapshot.conversions) >= CONVERSIONS_LIMIT:
-            snapshot.conversions.clear()
-        snapshot.conversions[(self.today(), query)] = encoded
+    def remember_answer(
+        self, snapshot: Snapshot, route: str, query: bytes, encoded: Encoded
+    ) -> Encoded:
+        """Keep `route`'s answer to `query` with today's table (only for answers that depend
+        on nothing but the query string and the stored tables)."""
+        if len(snapshot.answers) >= ANSWERS_LIMIT:
+            snapshot.answers.clear()
+        snapshot.answers[(route, self.today(), query)] = encoded
+        return encoded
 
     @staticmethod
     def _remember(snapshot: Snapshot, key: tuple[Any, ...], encoded: Encoded) -> Encoded:

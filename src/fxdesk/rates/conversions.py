@@ -67,7 +67,7 @@ async def answer_conversion(
     )
     encoded = encode(payload)
     if query.date is None and query.provider == "cbr":
-        rates.cache.remember_conversion(snapshot, query_string, encoded)
+        rates.cache.remember_answer(snapshot, "convert", query_string, encoded)
     return encoded
 
 

@@ -82,7 +82,7 @@ ATTEMPT_COLUMNS = (
 async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
     query_string: bytes = request.scope["query_string"]
-    encoded = rates.cache.encoded_conversion(await rates.cache.current(), query_string)
+    encoded = rates.cache.answer(await rates.cache.current(), "convert", query_string)
     if encoded is None:
         encoded = await answer_conversion(rates, query_string, parse_query(ConvertQuery, request))
     return etag_response(request, encoded)
@@ -103,10 +103,16 @@ async def currencies(request: Request, user: CurrentUser, rates: Rates) -> Respo
 )
 async def latest(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """The table in force today (Moscow), and `next` when tomorrow's is already published."""
-    base = parse_query(LatestQuery, request).base
+    query_string: bytes = request.scope["query_string"]
     snapshot = await rates.cache.current()
-    known_code(base, rates.cache.codes(snapshot), field="base currency")
-    return etag_response(request, rates.cache.latest(snapshot, base.upper()))
+    encoded = rates.cache.answer(snapshot, "latest", query_string)
+    if encoded is None:
+        base = parse_query(LatestQuery, request).base
+        known_code(base, rates.cache.codes(snapshot), field="base currency")
+        encoded = rates.cache.remember_answer(
+            snapshot, "latest", query_string, rates.cache.latest(snapshot, base.upper())
+        )
+    return etag_response(request, encoded)
 
 
 @router.get("/rates/series", response_model=SeriesOut, responses=_READ)
