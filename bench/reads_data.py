@@ -153,9 +153,12 @@ async def load_all(url: str, username: str, tasks: int) -> Loaded:
         tables = await load_rates(database)
         await load_chat(database, user)
         task_id = await load_tasks(database, tasks, user.id)
+        # Statistics, and on PostgreSQL the visibility map autovacuum would write for a table
+        # this freshly loaded within a minute (index-only scans skip the heap once it is set).
+        postgres = database.engine.dialect.name == "postgresql"
         async with database.engine.connect() as conn:
-            await conn.execute(text("ANALYZE"))
-            await conn.commit()
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("VACUUM (ANALYZE)" if postgres else "ANALYZE"))
     finally:
         await database.dispose()
     print(
