@@ -91,6 +91,38 @@ async def test_a_remembered_answer_ends_with_its_day(
     assert after["date"] == "2026-04-25"
 
 
+@pytest.mark.parametrize(
+    ("path", "module", "computation"),
+    [
+        ("/api/v1/rates/latest", cache, "table_payload"),
+        ("/api/v1/convert?from=USD&to=RUB&amount=1", conversions, "convert"),
+    ],
+)
+async def test_an_answer_computed_across_midnight_is_not_kept_for_the_new_day(
+    app: Any,
+    loaded: FakeCbr,
+    user_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    module: Any,
+    computation: str,
+) -> None:
+    """Midnight in Moscow passes while the answer is being computed with the old day's
+    table: the next request, on the new day, gets the new day's table."""
+    app.state.rates.clock = lambda: moscow_noon(dt.date(2026, 4, 24))
+    original = getattr(module, computation)
+
+    def then_midnight(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        app.state.rates.clock = lambda: moscow_noon(dt.date(2026, 4, 25))
+        return result
+
+    monkeypatch.setattr(module, computation, then_midnight)
+    assert (await user_client.get(path)).json()["date"] == "2026-03-19"
+    monkeypatch.setattr(module, computation, original)
+    assert (await user_client.get(path)).json()["date"] == "2026-04-25"
+
+
 async def test_latest_in_another_base(loaded: FakeCbr, user_client: Any) -> None:
     lower = await user_client.get("/api/v1/rates/latest", params={"base": "usd"})
     assert lower.status_code == 422 and "'USD'" in lower.json()["detail"]

@@ -34,6 +34,9 @@ MEMO_LIMIT = 256
 ANSWERS_LIMIT = 4096
 RELOAD_SETTLE_SECONDS = 0.05
 
+# (route, Moscow day, raw query string)
+AnswerKey = tuple[str, dt.date, bytes]
+
 
 @dataclass(slots=True)
 class Snapshot:
@@ -45,7 +48,7 @@ class Snapshot:
     memo: dict[tuple[Any, ...], Encoded] = field(default_factory=dict)
     # Answers given with today's table, by (route, today, raw query string): the same question
     # asked again is answered with the bytes already encoded, before its query is even parsed.
-    answers: dict[tuple[str, dt.date, bytes], Encoded] = field(default_factory=dict)
+    answers: dict[AnswerKey, Encoded] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -155,10 +158,6 @@ class RatesCache:
 
     def latest(self, snapshot: Snapshot, base: str) -> Encoded:
         today = self.today()
-        key = ("latest", today, base)
-        cached = snapshot.memo.get(key)
-        if cached is not None:
-            return cached
         current, previous, upcoming = self.in_force(snapshot, today)
         if current is None:
             raise NoRatesYet("No CBR table in force today is stored yet")
@@ -171,7 +170,7 @@ class RatesCache:
                 else None
             ),
         }
-        return self._remember(snapshot, key, encode(payload))
+        return encode(payload)
 
     def currencies(self, snapshot: Snapshot) -> Encoded:
         key = ("currencies",)
@@ -182,18 +181,23 @@ class RatesCache:
         items = sorted([*snapshot.currencies.values(), rub], key=lambda c: c.code)
         return self._remember(snapshot, key, encode(currencies_payload(items)))
 
-    def answer(self, snapshot: Snapshot, route: str, query: bytes) -> Encoded | None:
-        """`route`'s answer to a query string already asked with today's table, if any."""
-        return snapshot.answers.get((route, self.today(), query))
+    def answer_key(self, route: str, query: bytes) -> AnswerKey:
+        """Where `route`'s answer to a query string is kept. Read before the answer is
+        computed, so an answer computed across midnight is kept under the day it began on,
+        never under the new day."""
+        return (route, self.today(), query)
 
-    def remember_answer(
-        self, snapshot: Snapshot, route: str, query: bytes, encoded: Encoded
-    ) -> Encoded:
-        """Keep `route`'s answer to `query` with today's table (only for answers that depend
-        on nothing but the query string and the stored tables)."""
+    @staticmethod
+    def answer(snapshot: Snapshot, key: AnswerKey) -> Encoded | None:
+        """The answer already given under `key` with this snapshot's tables, if any."""
+        return snapshot.answers.get(key)
+
+    @staticmethod
+    def remember_answer(snapshot: Snapshot, key: AnswerKey, encoded: Encoded) -> Encoded:
+        """Keep an answer that depends on nothing but its query string and the stored tables."""
         if len(snapshot.answers) >= ANSWERS_LIMIT:
             snapshot.answers.clear()
-        snapshot.answers[(route, self.today(), query)] = encoded
+        snapshot.answers[key] = encoded
         return encoded
 
     @staticmethod

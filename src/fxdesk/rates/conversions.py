@@ -13,7 +13,7 @@ from typing import Any
 from fxdesk.caching import Encoded, encode
 from fxdesk.errors import InvalidInput
 from fxdesk.rates import apilayer
-from fxdesk.rates.cache import RatesCache
+from fxdesk.rates.cache import AnswerKey, RatesCache
 from fxdesk.rates.dependencies import known_code, table_as_of
 from fxdesk.rates.exceptions import NoRatesYet
 from fxdesk.rates.money import (
@@ -55,9 +55,7 @@ async def convert_cbr(
     return convert(amount, source, target, unit_from, unit_to), table.date
 
 
-async def answer_conversion(
-    rates: RatesRuntime, query_string: bytes, query: ConvertQuery
-) -> Encoded:
+async def answer_conversion(rates: RatesRuntime, key: AnswerKey, query: ConvertQuery) -> Encoded:
     """GET /convert's encoded answer to `query`; remembered per table when today's answered it,
     so the same query string is answered again from memory."""
     snapshot = await rates.cache.current()
@@ -67,7 +65,7 @@ async def answer_conversion(
     )
     encoded = encode(payload)
     if query.date is None and query.provider == "cbr":
-        rates.cache.remember_answer(snapshot, "convert", query_string, encoded)
+        rates.cache.remember_answer(snapshot, key, encoded)
     return encoded
 
 

@@ -81,10 +81,10 @@ ATTEMPT_COLUMNS = (
 )
 async def convert(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """amount x unit(from) / unit(to), both from one table; rounded once, at the output."""
-    query_string: bytes = request.scope["query_string"]
-    encoded = rates.cache.answer(await rates.cache.current(), "convert", query_string)
+    key = rates.cache.answer_key("convert", request.scope["query_string"])
+    encoded = rates.cache.answer(await rates.cache.current(), key)
     if encoded is None:
-        encoded = await answer_conversion(rates, query_string, parse_query(ConvertQuery, request))
+        encoded = await answer_conversion(rates, key, parse_query(ConvertQuery, request))
     return etag_response(request, encoded)
 
 
@@ -103,15 +103,14 @@ async def currencies(request: Request, user: CurrentUser, rates: Rates) -> Respo
 )
 async def latest(request: Request, user: CurrentUser, rates: Rates) -> Response:
     """The table in force today (Moscow), and `next` when tomorrow's is already published."""
-    query_string: bytes = request.scope["query_string"]
+    key = rates.cache.answer_key("latest", request.scope["query_string"])
     snapshot = await rates.cache.current()
-    encoded = rates.cache.answer(snapshot, "latest", query_string)
+    encoded = rates.cache.answer(snapshot, key)
     if encoded is None:
         base = parse_query(LatestQuery, request).base
         known_code(base, rates.cache.codes(snapshot), field="base currency")
-        encoded = rates.cache.remember_answer(
-            snapshot, "latest", query_string, rates.cache.latest(snapshot, base.upper())
-        )
+        latest = rates.cache.latest(snapshot, base.upper())
+        encoded = rates.cache.remember_answer(snapshot, key, latest)
     return etag_response(request, encoded)
 
 
